@@ -1,0 +1,1 @@
+"""A small FastAPI + SQLAlchemy service instrumented with opsbook (see main.py)."""

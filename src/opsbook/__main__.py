@@ -1,0 +1,3 @@
+from opsbook.cli.main import run
+
+run()

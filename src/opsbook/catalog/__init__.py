@@ -1,0 +1,1 @@
+"""The catalog: the services opsbook knows about."""

@@ -1,0 +1,42 @@
+"""The `services` table and its read schema."""
+
+from __future__ import annotations
+
+from datetime import datetime
+
+from pydantic import BaseModel, ConfigDict
+from sqlalchemy import String
+from sqlalchemy.orm import Mapped, mapped_column
+
+from opsbook.store.base import Base, UTCDateTime, utc_now
+
+NAME_MAX = 255
+ENVIRONMENT_MAX = 64
+URL_MAX = 2048
+
+
+class Service(Base):
+    __tablename__ = "services"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    name: Mapped[str] = mapped_column(String(NAME_MAX), unique=True)
+    environment: Mapped[str] = mapped_column(String(ENVIRONMENT_MAX))
+    url: Mapped[str | None] = mapped_column(String(URL_MAX))
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime(), default=utc_now)
+    updated_at: Mapped[datetime] = mapped_column(UTCDateTime(), default=utc_now, onupdate=utc_now)
+
+    def __repr__(self) -> str:
+        return f"Service(id={self.id!r}, name={self.name!r}, environment={self.environment!r})"
+
+
+class ServiceRead(BaseModel):
+    """A service as other domains see it (they never touch the table)."""
+
+    model_config = ConfigDict(from_attributes=True, frozen=True)
+
+    id: int
+    name: str
+    environment: str
+    url: str | None
+    created_at: datetime
+    updated_at: datetime

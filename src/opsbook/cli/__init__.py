@@ -1,0 +1,1 @@
+"""The `opsbook` command line: one module per command group."""

@@ -1,0 +1,372 @@
+"""The schema of ``opsbook.yaml``.
+
+Every model forbids unknown keys, so a typo is an error instead of a silently ignored setting.
+To add a section: write a :class:`Model` subclass and add it as a field of
+:class:`OpsbookConfig` (with a default if the section is optional). Error messages, locations and
+"did you mean" suggestions come for free from the loader; a rule that spans several fields raises
+:class:`~opsbook.config._problems.Problem` s through ``validation_error`` so it can point at the
+exact field it is about.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Iterator, Mapping
+from datetime import timedelta
+from typing import Annotated, Any, Literal, Self
+
+from pydantic import (
+    AfterValidator,
+    BaseModel,
+    BeforeValidator,
+    ConfigDict,
+    Field,
+    ModelWrapValidatorHandler,
+    ValidationError,
+    model_validator,
+)
+from pydantic_core import PydanticCustomError
+
+from opsbook.config._problems import Problem, validation_error
+from opsbook.config.durations import PositiveDuration, format_duration
+from opsbook.config.fields import (
+    EmailAddress,
+    HttpUrl,
+    NonEmptyStr,
+    Objective,
+    Port,
+    Secret,
+    SecretHttpUrl,
+    Slug,
+    UrlOrPath,
+)
+
+_LABEL_NAME_RE = re.compile(r"[a-zA-Z_][a-zA-Z0-9_]*", re.ASCII)
+
+
+def _label_name(value: str) -> str:
+    # Labels end up on Prometheus series, so they follow Prometheus's label-name rules.
+    if not _LABEL_NAME_RE.fullmatch(value) or value.startswith("__"):
+        raise PydanticCustomError(
+            "label_name",
+            "label names must be letters, digits and '_', not start with a digit or '__'",
+        )
+    return value
+
+
+def _empty_as_none(value: Any) -> Any:
+    # `${OPSBOOK_DATABASE_URL:-}` yields "" when the variable is unset: that means "not set".
+    return None if value == "" else value
+
+
+LabelName = Annotated[str, AfterValidator(_label_name)]
+
+
+class Model(BaseModel):
+    """Base of every configuration model: strict about keys, immutable, never echoes input."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True, hide_input_in_errors=True)
+
+
+# --- storage ---------------------------------------------------------------------------------
+
+
+class StorageConfig(Model):
+    database_url: Annotated[Secret | None, BeforeValidator(_empty_as_none)] = None
+    """SQLAlchemy URL of the relational store; unset means SQLite under ``data_dir``."""
+    data_dir: NonEmptyStr = ".opsbook"
+
+
+# --- services --------------------------------------------------------------------------------
+
+
+def _duration_text(value: timedelta) -> str:
+    try:
+        return format_duration(value)
+    except ValueError:  # sub-millisecond values built in Python, never from a file
+        return str(value)
+
+
+class _Probe(Model):
+    url: UrlOrPath
+    interval: PositiveDuration
+    timeout: PositiveDuration
+
+    @model_validator(mode="after")
+    def _timeout_within_interval(self) -> Self:
+        if self.timeout <= self.interval:
+            return self
+        # Point at what the user wrote: a defaulted timeout can only be fixed at the interval.
+        field = "interval" if "timeout" not in self.model_fields_set else "timeout"
+        problem = Problem(
+            loc=(field,),
+            type="timeout_exceeds_interval",
+            message="timeout {timeout} is longer than interval {interval}",
+            input=getattr(self, field),
+            ctx={
+                "timeout": _duration_text(self.timeout),
+                "interval": _duration_text(self.interval),
+                "timeout_is_default": "timeout" not in self.model_fields_set,
+            },
+        )
+        raise validation_error(type(self).__name__, [problem])
+
+
+class HealthCheck(_Probe):
+    """Probe of a health endpoint (``application/health+json``)."""
+
+    interval: PositiveDuration = timedelta(seconds=30)
+    timeout: PositiveDuration = timedelta(seconds=5)
+
+
+class MetricsScrape(_Probe):
+    """Scrape of a Prometheus ``/metrics`` endpoint."""
+
+    interval: PositiveDuration = timedelta(seconds=15)
+    timeout: PositiveDuration = timedelta(seconds=10)
+
+
+def join_url(base: str, url: str) -> str:
+    """Resolve a probe URL: absolute URLs stay, paths are appended to the service's base URL.
+
+    Appended, not RFC-3986-joined: ``https://x/api`` + ``/health`` is ``https://x/api/health``.
+    """
+    if not url.startswith("/"):
+        return url
+    return base.rstrip("/") + url
+
+
+class Service(Model):
+    name: Slug
+    environment: NonEmptyStr = "production"
+    url: HttpUrl | None = None
+    """Base URL; relative ``health.url`` and ``metrics.url`` paths are appended to it."""
+    health: HealthCheck | None = None
+    metrics: MetricsScrape | None = None
+    labels: dict[LabelName, str] = Field(default_factory=dict)
+
+    @model_validator(mode="after")
+    def _paths_need_a_base_url(self) -> Self:
+        if self.url is not None:
+            return self
+        problems = [
+            Problem(
+                loc=(section, "url"),
+                type="needs_base_url",
+                message="is a path, so the service needs a base 'url' to resolve it against",
+                input=probe.url,
+            )
+            for section, probe in (("health", self.health), ("metrics", self.metrics))
+            if probe is not None and probe.url.startswith("/")
+        ]
+        if problems:
+            raise validation_error(type(self).__name__, problems)
+        return self
+
+    @property
+    def health_url(self) -> str | None:
+        """The absolute URL probed for health, or None without a health check."""
+        return None if self.health is None else join_url(self.url or "", self.health.url)
+
+    @property
+    def metrics_url(self) -> str | None:
+        """The absolute URL scraped for metrics, or None without metrics."""
+        return None if self.metrics is None else join_url(self.url or "", self.metrics.url)
+
+
+# --- SLOs (Sloth-style) ----------------------------------------------------------------------
+
+
+class SLIEvents(Model):
+    """Ratio SLI: ``error_query / total_query`` over the window (PromQL)."""
+
+    error_query: NonEmptyStr
+    total_query: NonEmptyStr
+
+
+class SLI(Model):
+    events: SLIEvents
+
+
+class SLO(Model):
+    name: Slug
+    service: Slug
+    objective: Objective
+    """Target in percent, e.g. 99.9."""
+    description: str | None = None
+    window: PositiveDuration = timedelta(days=30)
+    sli: SLI
+
+    @property
+    def error_budget(self) -> float:
+        """The allowed fraction of bad events, e.g. 0.001 for a 99.9 objective."""
+        return (100.0 - self.objective) / 100.0
+
+
+# --- notification channels -------------------------------------------------------------------
+
+
+class SlackChannel(Model):
+    type: Literal["slack"]
+    name: Slug
+    webhook_url: SecretHttpUrl
+
+
+class PagerDutyChannel(Model):
+    type: Literal["pagerduty"]
+    name: Slug
+    routing_key: Secret
+    """Events API v2 integration (routing) key."""
+
+
+class SmtpSettings(Model):
+    host: NonEmptyStr
+    port: Port = 587
+    username: str | None = None
+    password: Secret | None = None
+    starttls: bool = True
+
+
+class EmailChannel(Model):
+    type: Literal["email"]
+    name: Slug
+    to: Annotated[list[EmailAddress], Field(min_length=1)]
+    from_address: EmailAddress
+    smtp: SmtpSettings
+
+
+class WebhookChannel(Model):
+    type: Literal["webhook"]
+    name: Slug
+    url: SecretHttpUrl
+    """Secret because such URLs often carry a token in the path or query."""
+
+
+Channel = Annotated[
+    SlackChannel | PagerDutyChannel | EmailChannel | WebhookChannel,
+    Field(discriminator="type"),
+]
+
+
+class NotifyConfig(Model):
+    channels: list[Channel] = Field(default_factory=list)
+
+    def channel(self, name: str) -> Channel | None:
+        return next((c for c in self.channels if c.name == name), None)
+
+
+# --- the file --------------------------------------------------------------------------------
+
+
+class OpsbookConfig(Model):
+    """The whole of ``opsbook.yaml``."""
+
+    project: NonEmptyStr = "opsbook"
+    storage: StorageConfig = Field(default_factory=StorageConfig)
+    services: list[Service] = Field(default_factory=list)
+    slos: list[SLO] = Field(default_factory=list)
+    notify: NotifyConfig = Field(default_factory=NotifyConfig)
+
+    def service(self, name: str) -> Service | None:
+        return next((s for s in self.services if s.name == name), None)
+
+    @model_validator(mode="wrap")
+    @classmethod
+    def _check_references(cls, data: Any, handler: ModelWrapValidatorHandler[Self]) -> Self:
+        # Cross-references are checked on the raw input so that they are reported together
+        # with every other error, not only once the rest of the file is valid.
+        problems = reference_problems(data)
+        try:
+            config = handler(data)
+        except ValidationError as exc:
+            raise validation_error(cls.__name__, problems, exc) from None
+        if problems:
+            raise validation_error(cls.__name__, problems)
+        return config
+
+
+def _mappings(value: Any) -> Iterator[tuple[int, Mapping[str, Any]]]:
+    if isinstance(value, list):
+        for index, item in enumerate(value):
+            if isinstance(item, Mapping):
+                yield index, item
+
+
+def _duplicate_names(
+    section: tuple[str, ...], items: list[tuple[int, Mapping[str, Any]]], what: str
+) -> list[Problem]:
+    first: dict[Any, int] = {}
+    problems = []
+    for index, item in items:
+        name = item.get("name")
+        if not isinstance(name, str):
+            continue
+        key = (item.get("service"), name) if what == "SLO" else name
+        if key in first:
+            problems.append(
+                Problem(
+                    loc=(*section, index, "name"),
+                    type="duplicate_name",
+                    message="duplicate {what} name '{name}'",
+                    input=name,
+                    ctx={"what": what, "name": name, "first_index": first[key]},
+                )
+            )
+        else:
+            first[key] = index
+    return problems
+
+
+def reference_problems(data: Any) -> list[Problem]:
+    """Rules across sections, on the raw (unvalidated) document: unique names, known services.
+
+    Tolerant of any shape: whatever is malformed here is reported by the schema itself.
+    """
+    if not isinstance(data, Mapping):
+        return []
+    services = list(_mappings(data.get("services")))
+    slos = list(_mappings(data.get("slos")))
+    notify = data.get("notify")
+    channels = list(_mappings(notify.get("channels"))) if isinstance(notify, Mapping) else []
+
+    problems = _duplicate_names(("services",), services, "service")
+    # SLO names only need to be unique per service, as in Sloth.
+    problems += _duplicate_names(("slos",), slos, "SLO")
+    problems += _duplicate_names(("notify", "channels"), channels, "channel")
+
+    known = sorted({s["name"] for _, s in services if isinstance(s.get("name"), str)})
+    for index, slo in slos:
+        service = slo.get("service")
+        if isinstance(service, str) and service not in known:
+            problems.append(
+                Problem(
+                    loc=("slos", index, "service"),
+                    type="unknown_service",
+                    message="no service named '{name}' in services",
+                    input=service,
+                    ctx={"name": service, "known": known},
+                )
+            )
+    return problems
+
+
+__all__ = [
+    "SLI",
+    "SLO",
+    "Channel",
+    "EmailChannel",
+    "HealthCheck",
+    "MetricsScrape",
+    "Model",
+    "NotifyConfig",
+    "OpsbookConfig",
+    "PagerDutyChannel",
+    "SLIEvents",
+    "Service",
+    "SlackChannel",
+    "SmtpSettings",
+    "StorageConfig",
+    "WebhookChannel",
+    "join_url",
+    "reference_problems",
+]
