@@ -158,3 +158,58 @@ def test_database_from_a_newer_opsbook_is_refused(run_cli: RunCli, database_url:
         False,
         False,
     )
+
+
+def test_storage_section_of_opsbook_yaml_is_used(run_cli: RunCli, tmp_path: Path) -> None:
+    project = tmp_path / "project"
+    project.mkdir()
+    (project / "opsbook.yaml").write_text("storage:\n  data_dir: state\n")
+    elsewhere = tmp_path / "elsewhere"
+    elsewhere.mkdir()
+    # Run from another directory: data_dir is relative to the config file, not the cwd.
+    result = run_cli(
+        "db", "upgrade", "--config", str(project / "opsbook.yaml"), "--json", cwd=elsewhere
+    )
+    assert result.returncode == 0, result.stderr
+    assert (project / "state" / "opsbook.db").exists()
+    assert not (elsewhere / ".opsbook").exists()
+
+    target = tmp_path / "configured.db"
+    (project / "opsbook.yaml").write_text(f"storage:\n  database_url: sqlite:///{target}\n")
+    # ./opsbook.yaml is found without --config.
+    assert run_cli("db", "upgrade", cwd=project).returncode == 0
+    assert "services" in _tables(f"sqlite:///{target}")
+
+
+def test_environment_and_flag_win_over_the_config_file(run_cli: RunCli, tmp_path: Path) -> None:
+    (tmp_path / "opsbook.yaml").write_text(
+        f"storage:\n  database_url: sqlite:///{tmp_path / 'from-config.db'}\n"
+    )
+    from_env = tmp_path / "from-env.db"
+    result = run_cli(
+        "db", "upgrade", cwd=tmp_path, env={"OPSBOOK_DATABASE_URL": f"sqlite:///{from_env}"}
+    )
+    assert result.returncode == 0, result.stderr
+    from_flag = tmp_path / "from-flag.db"
+    assert (
+        run_cli(
+            "db", "upgrade", "--database-url", f"sqlite:///{from_flag}", cwd=tmp_path
+        ).returncode
+        == 0
+    )
+    assert from_env.exists() and from_flag.exists()
+    assert not (tmp_path / "from-config.db").exists()
+
+
+def test_invalid_config_file_stops_with_its_errors(run_cli: RunCli, tmp_path: Path) -> None:
+    (tmp_path / "opsbook.yaml").write_text("storage:\n  data_dri: x\n")
+    result = run_cli("db", "upgrade", cwd=tmp_path)
+    assert result.returncode == 1
+    assert (
+        "opsbook.yaml:2:3: storage.data_dri: unknown key (did you mean 'data_dir'?)"
+        in result.stderr
+    )
+    assert "Traceback" not in result.stderr
+    missing = run_cli("db", "current", "--config", str(tmp_path / "nope.yaml"), cwd=tmp_path)
+    assert missing.returncode == 1
+    assert "file not found" in missing.stderr

@@ -3,11 +3,16 @@
 from __future__ import annotations
 
 import json
-from typing import TYPE_CHECKING, Annotated, Any, NoReturn
+import os
+from collections.abc import Callable
+from pathlib import Path
+from typing import TYPE_CHECKING, Annotated, Any, NoReturn, TypeVar
 
 import typer
 
 if TYPE_CHECKING:
+    from sqlalchemy import Engine
+
     from opsbook.store import DatabaseStatus, StoreError, UpgradeResult
 
 app = typer.Typer(
@@ -23,29 +28,33 @@ DatabaseUrlOption = Annotated[
         show_default=False,
     ),
 ]
+ConfigOption = Annotated[
+    str | None,
+    typer.Option(
+        "--config",
+        help="opsbook.yaml whose storage section is used when neither --database-url nor "
+        "$OPSBOOK_DATABASE_URL is set. Default: $OPSBOOK_CONFIG, else ./opsbook.yaml if present.",
+        show_default=False,
+    ),
+]
 JsonOption = Annotated[bool, typer.Option("--json", help="Print one JSON object.")]
 NONE = "<none>"
+Result = TypeVar("Result")
 
 
 @app.command("upgrade")
 def upgrade(
     revision: Annotated[str, typer.Option("--revision", help="Revision to upgrade to.")] = "head",
     database_url: DatabaseUrlOption = None,
+    config: ConfigOption = None,
     as_json: JsonOption = False,
 ) -> None:
     """Create the database or bring its tables up to date. Safe to run on every deploy."""
     # Imported here: SQLAlchemy and Alembic take most of a second to import, and every other
     # opsbook command would pay for it.
-    from opsbook.store import StoreError, create_store_engine, upgrade_database
+    from opsbook.store import upgrade_database
 
-    try:
-        engine = create_store_engine(database_url)
-        try:
-            result = upgrade_database(engine, revision)
-        finally:
-            engine.dispose()
-    except StoreError as exc:
-        _fail(exc)
+    result = _with_engine(database_url, config, lambda engine: upgrade_database(engine, revision))
     if as_json:
         _print_json(_upgrade_json(result))
     elif result.changed:
@@ -58,18 +67,15 @@ def upgrade(
 
 
 @app.command("current")
-def current(database_url: DatabaseUrlOption = None, as_json: JsonOption = False) -> None:
+def current(
+    database_url: DatabaseUrlOption = None,
+    config: ConfigOption = None,
+    as_json: JsonOption = False,
+) -> None:
     """Show which schema revision the database is at."""
-    from opsbook.store import StoreError, create_store_engine, database_status
+    from opsbook.store import database_status
 
-    try:
-        engine = create_store_engine(database_url)
-        try:
-            status = database_status(engine)
-        finally:
-            engine.dispose()
-    except StoreError as exc:
-        _fail(exc)
+    status = _with_engine(database_url, config, database_status)
     if as_json:
         _print_json(_status_json(status))
     else:
@@ -83,6 +89,43 @@ def _status_text(status: DatabaseStatus) -> str:
     if not status.known:
         return f"{at}, a revision this opsbook does not know (newest it knows: {status.head})"
     return f"{at}; head is {status.head}, run `opsbook db upgrade`"
+
+
+def _with_engine(
+    database_url: str | None, config: str | None, work: Callable[[Engine], Result]
+) -> Result:
+    """Run `work` on an engine for the chosen database; store errors end the command cleanly."""
+    from opsbook.store import StoreError, create_store_engine
+
+    try:
+        engine = create_store_engine(_database_url(database_url, config))
+        try:
+            return work(engine)
+        finally:
+            engine.dispose()
+    except StoreError as exc:
+        _fail(exc)
+
+
+def _database_url(explicit: str | None, config: str | None) -> str:
+    """--database-url, else $OPSBOOK_DATABASE_URL, else the config file's storage section."""
+    from opsbook.config import ConfigError, default_config_path, load_config
+    from opsbook.store.urls import ENV_VAR, choose_database_url
+
+    path = Path(config or default_config_path())
+    configured: str | None = None
+    data_dir: Path | None = None
+    if config is not None or path.exists():
+        try:
+            storage = load_config(path).storage
+        except ConfigError as exc:
+            typer.echo(str(exc), err=True)
+            raise typer.Exit(1) from None
+        if storage.database_url is not None:
+            configured = storage.database_url.get_secret_value()
+        # Relative to the config file, so the command works from any directory.
+        data_dir = path.parent / storage.data_dir
+    return choose_database_url(explicit, os.environ.get(ENV_VAR), configured, data_dir)
 
 
 def _upgrade_json(result: UpgradeResult) -> dict[str, Any]:

@@ -11,8 +11,9 @@ from __future__ import annotations
 import os
 import threading
 import weakref
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
+from typing import Any, TypeVar, cast
 
 from prometheus_client import (
     REGISTRY,
@@ -93,63 +94,74 @@ class HttpMetrics:
             self.exceptions.labels(route, exception).inc()
 
 
-_metrics_by_registry: weakref.WeakKeyDictionary[CollectorRegistry, HttpMetrics] = (
+_metrics_lock = threading.Lock()
+_per_registry: weakref.WeakKeyDictionary[CollectorRegistry, dict[str, Any]] = (
     weakref.WeakKeyDictionary()
 )
-_metrics_lock = threading.Lock()
+T = TypeVar("T")
+
+
+def once_per_registry(
+    registry: CollectorRegistry | None, key: str, create: Callable[[CollectorRegistry], T]
+) -> T:
+    """The metric (or metric set) `key` of `registry`, created on first use.
+
+    Instrumenting a second app in the same process (tests, several apps behind one server)
+    reuses the metrics instead of failing on duplicate names.
+    """
+    registry = REGISTRY if registry is None else registry
+    with _metrics_lock:
+        made = _per_registry.setdefault(registry, {})
+        if key not in made:
+            made[key] = create(registry)
+        return cast(T, made[key])
 
 
 def http_metrics(
     registry: CollectorRegistry | None = None, buckets: Sequence[float] = DEFAULT_BUCKETS
 ) -> HttpMetrics:
-    """The HTTP metrics of `registry`, created on first use.
-
-    Instrumenting a second app in the same process (tests, several apps behind one server) reuses
-    the metrics instead of failing on duplicate names.
-    """
-    registry = REGISTRY if registry is None else registry
+    """The HTTP metrics of `registry`, created on first use."""
     bounds = _validated_buckets(buckets)
-    with _metrics_lock:
-        existing = _metrics_by_registry.get(registry)
-        if existing is not None:
-            if existing.buckets != bounds:
-                raise ValueError(
-                    "http_request_duration_seconds is already registered in this registry with "
-                    f"buckets {list(existing.buckets)}; instrument() was called again with "
-                    f"{list(bounds)}. Use the same buckets, or pass a separate registry=."
-                )
-            return existing
-        created = HttpMetrics(
+
+    def create(target: CollectorRegistry) -> HttpMetrics:
+        return HttpMetrics(
             requests=Counter(
                 "http_requests_total",
                 "HTTP requests handled, by method, route template and status code.",
                 ("method", "route", "status"),
-                registry=registry,
+                registry=target,
             ),
             duration=Histogram(
                 "http_request_duration_seconds",
                 "Time from receiving an HTTP request to sending the last byte of its response.",
                 ("method", "route"),
                 buckets=bounds,
-                registry=registry,
+                registry=target,
             ),
             in_progress=Gauge(
                 "http_requests_in_progress",
                 "HTTP requests being handled right now.",
                 ("method",),
-                registry=registry,
+                registry=target,
                 multiprocess_mode="livesum",
             ),
             exceptions=Counter(
                 "http_exceptions_total",
                 "Unhandled exceptions raised while handling an HTTP request, by route and type.",
                 ("route", "type"),
-                registry=registry,
+                registry=target,
             ),
             buckets=bounds,
         )
-        _metrics_by_registry[registry] = created
-        return created
+
+    metrics = once_per_registry(registry, "http", create)
+    if metrics.buckets != bounds:
+        raise ValueError(
+            "http_request_duration_seconds is already registered in this registry with "
+            f"buckets {list(metrics.buckets)}; instrument() was called again with "
+            f"{list(bounds)}. Use the same buckets, or pass a separate registry=."
+        )
+    return metrics
 
 
 def _validated_buckets(buckets: Sequence[float]) -> tuple[float, ...]:
@@ -161,26 +173,21 @@ def _validated_buckets(buckets: Sequence[float]) -> tuple[float, ...]:
     return bounds
 
 
-_service_info_by_registry: weakref.WeakKeyDictionary[CollectorRegistry, Gauge] = (
-    weakref.WeakKeyDictionary()
-)
-
-
 def record_service_info(
     registry: CollectorRegistry | None, service: str, version: str, environment: str
 ) -> None:
     """`service_info{service,version,environment} 1`, the join key for dashboards and deploys."""
-    registry = REGISTRY if registry is None else registry
-    with _metrics_lock:
-        gauge = _service_info_by_registry.get(registry)
-        if gauge is None:
-            gauge = _service_info_by_registry[registry] = Gauge(
-                "service_info",
-                "The service this process runs: name, version and environment.",
-                ("service", "version", "environment"),
-                registry=registry,
-                multiprocess_mode="max",
-            )
+    gauge = once_per_registry(
+        registry,
+        "service_info",
+        lambda target: Gauge(
+            "service_info",
+            "The service this process runs: name, version and environment.",
+            ("service", "version", "environment"),
+            registry=target,
+            multiprocess_mode="max",
+        ),
+    )
     gauge.labels(service, version, environment).set(1)
 
 

@@ -10,12 +10,11 @@ from __future__ import annotations
 import logging
 import re
 import time
-import weakref
 from typing import Any
 
-from prometheus_client import REGISTRY, CollectorRegistry, Histogram
+from prometheus_client import CollectorRegistry, Histogram
 
-from opsbook.instrument.metrics import _metrics_lock
+from opsbook.instrument.metrics import once_per_registry
 from opsbook.instrument.request_id import request_id_var
 
 QUERY_BUCKETS = (0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0)
@@ -48,22 +47,19 @@ _OPERATIONS = frozenset(
 
 logger = logging.getLogger("opsbook.sql")
 
-_histograms: weakref.WeakKeyDictionary[CollectorRegistry, Histogram] = weakref.WeakKeyDictionary()
-
 
 def _histogram(registry: CollectorRegistry | None) -> Histogram:
-    registry = REGISTRY if registry is None else registry
-    with _metrics_lock:
-        histogram = _histograms.get(registry)
-        if histogram is None:
-            histogram = _histograms[registry] = Histogram(
-                "db_query_duration_seconds",
-                "Time spent executing SQL statements, by operation (SELECT, INSERT, ...).",
-                ("operation",),
-                buckets=QUERY_BUCKETS,
-                registry=registry,
-            )
-    return histogram
+    return once_per_registry(
+        registry,
+        "db_query_duration",
+        lambda target: Histogram(
+            "db_query_duration_seconds",
+            "Time spent executing SQL statements, by operation (SELECT, INSERT, ...).",
+            ("operation",),
+            buckets=QUERY_BUCKETS,
+            registry=target,
+        ),
+    )
 
 
 def operation_of(statement: str) -> str:

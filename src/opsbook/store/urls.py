@@ -32,11 +32,19 @@ def normalize_database_url(url: str) -> str:
     return url
 
 
-def choose_database_url(explicit: str | None, env_value: str | None) -> str:
-    """Explicit URL, else the environment's, else the default SQLite file; empty means unset."""
-    for candidate in (explicit, env_value):
+def choose_database_url(
+    explicit: str | None,
+    env_value: str | None,
+    configured: str | None = None,
+    data_dir: Path | None = None,
+) -> str:
+    """Explicit URL, else the environment's, else opsbook.yaml's `storage.database_url`, else a
+    SQLite file in `data_dir` (default `.opsbook/`). Empty means unset."""
+    for candidate in (explicit, env_value, configured):
         if candidate is not None and candidate.strip():
             return normalize_database_url(candidate)
+    if data_dir is not None:
+        return f"sqlite:///{data_dir / Path(DEFAULT_SQLITE_PATH).name}"
     return DEFAULT_DATABASE_URL
 
 

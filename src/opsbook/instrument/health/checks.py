@@ -288,19 +288,24 @@ class HTTPCheck(HealthCheck):
 
 
 class _UtilizationCheck(HealthCheck):
+    """Percent of a resource in use, against warn and fail thresholds (85 % and 90 %, as in
+    the runbooks). `reader=` replaces the psutil reading (a container's cgroup, say)."""
+
     component_type = "system"
     measurement = "utilization"
+    default_name: str
 
     def __init__(
         self,
-        name: str,
         *,
-        warn: float,
-        fail: float,
-        reader: Callable[[], float] | None,
-        timeout: float | None,
-        critical: bool,
+        name: str | None = None,
+        warn: float = 85.0,
+        fail: float = 90.0,
+        reader: Callable[[], float] | None = None,
+        timeout: float | None = None,
+        critical: bool = True,
     ) -> None:
+        name = name or self.default_name
         super().__init__(name, timeout=timeout, critical=critical)
         if not 0 < warn <= fail <= 100:
             raise ValueError(
@@ -332,22 +337,12 @@ class _UtilizationCheck(HealthCheck):
 
 
 class DiskCheck(_UtilizationCheck):
-    """Share of a filesystem in use; warn at 85 %, fail at 90 % by default."""
+    """Share of the filesystem holding `path` in use."""
 
-    def __init__(
-        self,
-        path: str = "/",
-        *,
-        name: str = "disk",
-        warn: float = 85.0,
-        fail: float = 90.0,
-        reader: Callable[[], float] | None = None,
-        timeout: float | None = None,
-        critical: bool = True,
-    ) -> None:
-        super().__init__(
-            name, warn=warn, fail=fail, reader=reader, timeout=timeout, critical=critical
-        )
+    default_name = "disk"
+
+    def __init__(self, path: str = "/", **options: Any) -> None:
+        super().__init__(**options)
         self.path = path
 
     def _read_percent(self) -> float:
@@ -355,43 +350,22 @@ class DiskCheck(_UtilizationCheck):
 
 
 class MemoryCheck(_UtilizationCheck):
-    """Share of system memory in use; warn at 85 %, fail at 90 % by default."""
+    """Share of system memory in use."""
 
-    def __init__(
-        self,
-        *,
-        name: str = "memory",
-        warn: float = 85.0,
-        fail: float = 90.0,
-        reader: Callable[[], float] | None = None,
-        timeout: float | None = None,
-        critical: bool = True,
-    ) -> None:
-        super().__init__(
-            name, warn=warn, fail=fail, reader=reader, timeout=timeout, critical=critical
-        )
+    default_name = "memory"
 
     def _read_percent(self) -> float:
         return float(psutil.virtual_memory().percent)
 
 
 class CPUCheck(_UtilizationCheck):
-    """CPU use since the previous probe (no sampling sleep); warn at 85 %, fail at 90 %."""
+    """CPU use since the previous probe (no sampling sleep)."""
 
-    def __init__(
-        self,
-        *,
-        name: str = "cpu",
-        warn: float = 85.0,
-        fail: float = 90.0,
-        reader: Callable[[], float] | None = None,
-        timeout: float | None = None,
-        critical: bool = True,
-    ) -> None:
-        super().__init__(
-            name, warn=warn, fail=fail, reader=reader, timeout=timeout, critical=critical
-        )
-        if reader is None:
+    default_name = "cpu"
+
+    def __init__(self, **options: Any) -> None:
+        super().__init__(**options)
+        if self._reader is None:
             psutil.cpu_percent(interval=None)  # primes the counter; the first reading is 0.0
 
     def _read_percent(self) -> float:
