@@ -41,6 +41,19 @@ def require_service(name: str, url: str) -> None:
     pytest.skip(f"!!! SKIPPED: {message}. Start {name} to run this test.")
 
 
+def require_tool(name: str, package: str) -> str:
+    """The path of a command-line tool the test drives; skip (laptop) or fail (CI) without it."""
+    import shutil
+
+    path = shutil.which(name)
+    if path is not None:
+        return path
+    message = f"{name} is not installed (Debian package {package!r}; `make test` installs it)"
+    if IN_CI:
+        pytest.fail(f"{message}; CI=true requires it")
+    pytest.skip(f"!!! SKIPPED: {message}")
+
+
 def free_port() -> int:
     with socket.socket() as sock:
         sock.bind(("127.0.0.1", 0))

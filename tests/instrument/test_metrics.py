@@ -291,3 +291,36 @@ async def test_mount_templates_for_sub_apps_and_parameterised_mounts(
     # No concrete tenant leaks into a label value.
     exposition = generate_latest(registry).decode()
     assert "acme" not in exposition and "globex" not in exposition
+
+
+async def test_exposition_passes_promtool_and_the_openmetrics_parser(
+    client: httpx.AsyncClient,
+) -> None:
+    import asyncio
+    import subprocess
+
+    from prometheus_client.openmetrics.parser import (
+        text_string_to_metric_families as parse_openmetrics,
+    )
+
+    from tests.conftest import require_tool
+
+    promtool = require_tool("promtool", "prometheus")
+    for path in ("/users/1", "/boom", "/nope", "/v2/items/a"):
+        await client.get(path)
+    text = (await client.get("/metrics")).text
+    lint = await asyncio.to_thread(
+        subprocess.run,
+        [promtool, "check", "metrics"],
+        input=text,
+        capture_output=True,
+        text=True,
+        check=False,
+    )
+    assert lint.returncode == 0, lint.stdout + lint.stderr
+    openmetrics = await client.get(
+        "/metrics", headers={"Accept": "application/openmetrics-text; version=1.0.0"}
+    )
+    families = {f.name: f for f in parse_openmetrics(openmetrics.text)}  # strict: raises if bad
+    assert families["http_requests"].type == "counter"
+    assert families["http_request_duration_seconds"].type == "histogram"

@@ -136,3 +136,17 @@ async def test_request_state_carries_the_id(make_client: object) -> None:
     async with make_client(app) as c:  # type: ignore[operator]
         response = await c.get("/state", headers={"X-Request-ID": "from-state"})
     assert response.json() == {"id": "from-state"}
+
+
+async def test_an_id_the_app_sets_itself_is_not_duplicated(make_client: object) -> None:
+    from starlette.responses import JSONResponse
+
+    app = FastAPI()
+
+    @app.get("/own")
+    async def own() -> JSONResponse:
+        return JSONResponse({}, headers={"X-Request-ID": "set-by-app"})
+
+    async with make_client(app) as c:  # type: ignore[operator]
+        response = await c.get("/own", headers={"X-Request-ID": "incoming"})
+    assert response.headers.get_list("x-request-id") == ["set-by-app"]

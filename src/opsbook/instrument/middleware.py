@@ -101,7 +101,11 @@ class OpsbookMiddleware:
             nonlocal status
             if message["type"] == "http.response.start":
                 status = message["status"]
-                message["headers"] = [*message.get("headers", ()), id_header]
+                headers = list(message.get("headers", ()))
+                # An app that sets its own X-Request-ID keeps it; never send two.
+                if not any(name.lower() == _HEADER_NAME for name, _ in headers):
+                    headers.append(id_header)
+                message["headers"] = headers
             await send(message)
 
         metrics = self.metrics if observed else None
