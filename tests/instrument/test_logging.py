@@ -6,6 +6,7 @@ from datetime import datetime
 from typing import Any
 
 import httpx
+import pytest
 import structlog
 
 from tests.instrument.conftest import LogFile
@@ -170,3 +171,17 @@ async def test_request_logging_can_be_turned_off(
     async with make_client(request_logging=False) as c:
         await c.get("/users/1")
     assert log_file.where(logger="opsbook.access") == []
+
+
+def test_logs_go_to_a_text_only_stdout(monkeypatch: pytest.MonkeyPatch) -> None:
+    import io
+    import json
+
+    from opsbook.instrument import configure_logging
+
+    notebook_stdout = io.StringIO()  # like Jupyter's: no .buffer
+    monkeypatch.setattr("sys.stdout", notebook_stdout)
+    configure_logging(service="nb", version="1", environment="dev")
+    logging.getLogger("nb").warning("from a notebook")
+    [line] = [json.loads(x) for x in notebook_stdout.getvalue().splitlines()]
+    assert line["message"] == "from a notebook" and line["service"] == "nb"

@@ -46,7 +46,7 @@ _RECORD_ATTRS = frozenset(vars(logging.LogRecord("", 0, "", 0, "", (), None))) |
 class LineSink:
     """Where JSON lines go. One lock for every writer so lines never interleave."""
 
-    def __init__(self, stream: BinaryIO, *, owned: bool = False) -> None:
+    def __init__(self, stream: BinaryIO | _TextAsBinary, *, owned: bool = False) -> None:
         self._stream = stream
         self._owned = owned
         self._lock = threading.Lock()
@@ -59,7 +59,9 @@ class LineSink:
 
     @classmethod
     def to_stdout(cls) -> LineSink:
-        return cls(sys.stdout.buffer)
+        buffer = getattr(sys.stdout, "buffer", None)
+        # Notebooks and test runners replace stdout with text-only streams.
+        return cls(buffer if buffer is not None else _TextAsBinary(sys.stdout))
 
     def write(self, line: bytes) -> None:
         with self._lock:
@@ -71,6 +73,22 @@ class LineSink:
         if self._owned:
             with self._lock:
                 self._stream.close()
+
+
+class _TextAsBinary:
+    """A text stream seen as the binary stream LineSink writes to."""
+
+    def __init__(self, stream: Any) -> None:
+        self._stream = stream
+
+    def write(self, data: bytes) -> int:
+        return int(self._stream.write(data.decode("utf-8")))
+
+    def flush(self) -> None:
+        self._stream.flush()
+
+    def close(self) -> None:
+        self._stream.close()
 
 
 @dataclass
