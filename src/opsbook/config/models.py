@@ -112,7 +112,7 @@ class _Probe(Model):
         raise validation_error(type(self).__name__, [problem])
 
 
-class HealthCheck(_Probe):
+class HealthProbe(_Probe):
     """Probe of a health endpoint (``application/health+json``)."""
 
     interval: PositiveDuration = timedelta(seconds=30)
@@ -141,7 +141,7 @@ class Service(Model):
     environment: NonEmptyStr = "production"
     url: HttpUrl | None = None
     """Base URL; relative ``health.url`` and ``metrics.url`` paths are appended to it."""
-    health: HealthCheck | None = None
+    health: HealthProbe | None = None
     metrics: MetricsScrape | None = None
     labels: dict[LabelName, str] = Field(default_factory=dict)
 
@@ -355,7 +355,7 @@ __all__ = [
     "SLO",
     "Channel",
     "EmailChannel",
-    "HealthCheck",
+    "HealthProbe",
     "MetricsScrape",
     "Model",
     "NotifyConfig",
