@@ -150,3 +150,25 @@ async def test_an_id_the_app_sets_itself_is_not_duplicated(make_client: object) 
     async with make_client(app) as c:  # type: ignore[operator]
         response = await c.get("/own", headers={"X-Request-ID": "incoming"})
     assert response.headers.get_list("x-request-id") == ["set-by-app"]
+
+
+async def test_the_apps_exception_surfaces_even_when_the_client_is_gone() -> None:
+    from prometheus_client import CollectorRegistry
+
+    import opsbook.instrument
+
+    async def raw_app(scope: dict, receive: object, send: object) -> None:  # type: ignore[type-arg]
+        raise ValueError("the real problem")
+
+    async def receive() -> dict[str, object]:
+        return {"type": "http.request", "body": b""}
+
+    async def gone(message: object) -> None:
+        raise OSError("client disconnected")
+
+    app = opsbook.instrument(
+        raw_app, service="x", registry=CollectorRegistry(), configure_logs=False
+    )
+    scope = {"type": "http", "method": "GET", "path": "/", "headers": [], "query_string": b""}
+    with pytest.raises(ValueError, match="the real problem"):
+        await app(scope, receive, gone)

@@ -8,10 +8,12 @@ Starlette's error middleware sends, and the route the router matched.
 
 from __future__ import annotations
 
+import contextlib
 import time
 from collections.abc import Awaitable, Callable, MutableMapping
 from typing import Any
 
+from opsbook.instrument.health.endpoints import HealthEndpoints
 from opsbook.instrument.logging import AccessLog
 from opsbook.instrument.metrics import HttpMetrics
 from opsbook.instrument.request_id import REQUEST_ID_HEADER, accept_request_id, request_id_var
@@ -58,7 +60,7 @@ class OpsbookMiddleware:
         metrics: HttpMetrics | None,
         access_log: AccessLog | None,
         endpoints: dict[str, ASGIApp],
-        health: Any | None,
+        health: HealthEndpoints | None,
         excluded: PathFilter,
     ) -> None:
         self.app = app
@@ -123,8 +125,10 @@ class OpsbookMiddleware:
             if status == 0:
                 # Nothing reached the client yet: answer 500 ourselves, with the request id, so
                 # the user can quote it. The exception still propagates to the server's log.
-                await send_with_id(dict(_RESPONSE_500_START))  # copies: headers get added
-                await send_with_id(dict(_RESPONSE_500_BODY))
+                # If the client is already gone this fails too; the original error matters more.
+                with contextlib.suppress(Exception):
+                    await send_with_id(dict(_RESPONSE_500_START))  # copies: headers get added
+                    await send_with_id(dict(_RESPONSE_500_BODY))
             raise
         except BaseException:
             if status == 0:
