@@ -276,16 +276,12 @@ class AccessLog:
             return
         event: dict[str, Any] = {
             "timestamp": _utc_now(),
-            "level": "WARNING" if slow else "INFO",
+            "level": "",  # set by _add_context; placed here to keep the key order
             "logger": "opsbook.access",
             "message": "slow request" if slow else "request",
         }
         event.update(fields)
-        for key, value in _state.fields.items():
-            event.setdefault(key, value)
-        request_id = request_id_var.get()
-        if request_id is not None:
-            event["request_id"] = request_id
+        _add_context(None, "warning" if slow else "info", event)
         _state.sink.write(orjson.dumps(event, default=str))
 
     def _call_user_id_hook(self, scope: MutableMapping[str, Any]) -> str | None:
