@@ -15,7 +15,7 @@ import time
 from abc import ABC, abstractmethod
 from collections.abc import Awaitable, Callable, Collection, Mapping
 from datetime import datetime, timedelta
-from typing import Any, cast
+from typing import Any, TypedDict, Unpack, cast
 from urllib.parse import unquote, urlsplit, urlunsplit
 
 import httpx
@@ -287,6 +287,17 @@ class HTTPCheck(HealthCheck):
         )
 
 
+class UtilizationOptions(TypedDict, total=False):
+    """The keyword options every utilization check (disk, memory, CPU) takes."""
+
+    name: str | None
+    warn: float
+    fail: float
+    reader: Callable[[], float] | None
+    timeout: float | None
+    critical: bool
+
+
 class _UtilizationCheck(HealthCheck):
     """Percent of a resource in use, against warn and fail thresholds (85 % and 90 %, as in
     the runbooks). `reader=` replaces the psutil reading (a container's cgroup, say)."""
@@ -341,7 +352,7 @@ class DiskCheck(_UtilizationCheck):
 
     default_name = "disk"
 
-    def __init__(self, path: str = "/", **options: Any) -> None:
+    def __init__(self, path: str = "/", **options: Unpack[UtilizationOptions]) -> None:
         super().__init__(**options)
         self.path = path
 
@@ -363,7 +374,7 @@ class CPUCheck(_UtilizationCheck):
 
     default_name = "cpu"
 
-    def __init__(self, **options: Any) -> None:
+    def __init__(self, **options: Unpack[UtilizationOptions]) -> None:
         super().__init__(**options)
         if self._reader is None:
             psutil.cpu_percent(interval=None)  # primes the counter; the first reading is 0.0
