@@ -255,6 +255,63 @@ class NotifyConfig(Model):
         return next((c for c in self.channels if c.name == name), None)
 
 
+# --- metrics engine --------------------------------------------------------------------------
+
+
+class ScrapeLimits(Model):
+    """Per-scrape limits: a scrape over one fails with its reason recorded and stores nothing."""
+
+    body_size_bytes: Annotated[int, Field(gt=0)] = 10 * 1024 * 1024
+    sample_limit: Annotated[int, Field(gt=0)] = 50_000
+    label_limit: Annotated[int, Field(gt=0)] = 64
+    """Most labels on one series, ``__name__`` included."""
+    label_name_length_limit: Annotated[int, Field(gt=0)] = 256
+    label_value_length_limit: Annotated[int, Field(gt=0)] = 4096
+
+
+class ScrapeTarget(Model):
+    """A static scrape target: an exporter that is not a service (node_exporter, ...)."""
+
+    job: Slug
+    url: HttpUrl
+    interval: PositiveDuration | None = None
+    """Defaults to ``metrics.scrape_interval``."""
+    timeout: PositiveDuration | None = None
+    """Defaults to ``metrics.scrape_timeout`` (at most the interval)."""
+    labels: dict[LabelName, str] = Field(default_factory=dict)
+
+
+class QueryLimits(Model):
+    max_samples: Annotated[int, Field(gt=0)] = 50_000_000
+    """Most samples one query may load at once; beyond it the query fails instead of the server."""
+    timeout: PositiveDuration = timedelta(minutes=2)
+    lookback_delta: PositiveDuration = timedelta(minutes=5)
+
+
+class MetricsConfig(Model):
+    backend: Literal["embedded", "prometheus"] = "embedded"
+    prometheus_url: HttpUrl | None = None
+    """Base URL of a Prometheus-compatible query API, for ``backend: prometheus``."""
+    retention: PositiveDuration = timedelta(days=30)
+    scrape_interval: PositiveDuration = timedelta(seconds=15)
+    scrape_timeout: PositiveDuration = timedelta(seconds=10)
+    limits: ScrapeLimits = Field(default_factory=ScrapeLimits)
+    targets: list[ScrapeTarget] = Field(default_factory=list)
+    query: QueryLimits = Field(default_factory=QueryLimits)
+
+    @model_validator(mode="after")
+    def _prometheus_needs_url(self) -> Self:
+        if self.backend == "prometheus" and self.prometheus_url is None:
+            problem = Problem(
+                loc=("prometheus_url",),
+                type="missing_prometheus_url",
+                message="is required when backend is 'prometheus'",
+                input=None,
+            )
+            raise validation_error(type(self).__name__, [problem])
+        return self
+
+
 # --- the file --------------------------------------------------------------------------------
 
 
@@ -266,6 +323,7 @@ class OpsbookConfig(Model):
     services: list[Service] = Field(default_factory=list)
     slos: list[SLO] = Field(default_factory=list)
     notify: NotifyConfig = Field(default_factory=NotifyConfig)
+    metrics: MetricsConfig = Field(default_factory=MetricsConfig)
 
     def service(self, name: str) -> Service | None:
         return next((s for s in self.services if s.name == name), None)
@@ -356,12 +414,16 @@ __all__ = [
     "Channel",
     "EmailChannel",
     "HealthProbe",
+    "MetricsConfig",
     "MetricsScrape",
     "Model",
     "NotifyConfig",
     "OpsbookConfig",
     "PagerDutyChannel",
+    "QueryLimits",
     "SLIEvents",
+    "ScrapeLimits",
+    "ScrapeTarget",
     "Service",
     "SlackChannel",
     "SmtpSettings",

@@ -1,0 +1,1 @@
+"""The metrics engine: data model, exposition parsing, scraping, stores, PromQL, query API."""
