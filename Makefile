@@ -10,7 +10,7 @@ APT_PACKAGES ?= prometheus
 
 export UV_PYTHON_DOWNLOADS := never
 
-.PHONY: demo test lint bench
+.PHONY: demo test lint bench bench-instrument bench-metrics
 
 demo: $(VENV)/.synced
 	$(BIN)/python -m examples.instrumented_app
@@ -21,9 +21,15 @@ test: $(VENV)/.synced apt-packages
 	$(BIN)/mypy src
 	$(BIN)/pytest
 
-bench: $(VENV)/.synced
+bench: bench-instrument bench-metrics
+
+bench-instrument: $(VENV)/.synced
 	@$(MAKE) --no-print-directory apt-packages APT_PACKAGES="wrk"
 	$(BIN)/python benchmarks/instrument_overhead.py
+
+# opsbook's metrics engine next to a real Prometheus (about 15 minutes, 8 GB of scratch data).
+bench-metrics: $(VENV)/.synced apt-packages
+	$(BIN)/python benchmarks/metrics.py
 
 $(UV):
 	$(PYTHON) -m venv .tools

@@ -7,6 +7,9 @@ import typer
 from opsbook import __version__
 from opsbook.cli import config as config_cmd
 from opsbook.cli import db as db_cmd
+from opsbook.cli import metrics as metrics_cmd
+from opsbook.cli import promql as promql_cmd
+from opsbook.cli import serve as serve_cmd
 
 app = typer.Typer(
     name="opsbook",
@@ -17,6 +20,9 @@ app = typer.Typer(
 )
 app.add_typer(config_cmd.app, name="config")
 app.add_typer(db_cmd.app, name="db")
+app.add_typer(promql_cmd.app, name="promql")
+metrics_cmd.register(app)
+serve_cmd.register(app)
 
 
 def _print_version(value: bool) -> None:

@@ -125,7 +125,7 @@ class Matcher:
     def __post_init__(self) -> None:
         if self.type in (MatchType.REGEX, MatchType.NOT_REGEX):
             try:
-                compiled = re.compile(f"(?s:{self.value})\\Z")
+                compiled = re.compile(f"(?s:{go_regex_to_python(self.value)})\\Z")
             except re.error as exc:
                 raise ValueError(f"invalid regular expression {self.value!r}: {exc}") from None
             object.__setattr__(self, "_regex", compiled)
@@ -148,6 +148,63 @@ class Matcher:
 
     def __str__(self) -> str:
         return f"{self.name}{self.type.value}{_quote(self.value)}"
+
+
+_INLINE_FLAGS = re.compile(r"\(\?([imsU-]+)\)")
+
+
+def go_regex_to_python(pattern: str) -> str:
+    """Rewrite Go's ``(?i)`` flags in mid-pattern, which Python rejects, as scoped groups.
+
+    In Go a flag group holds until the end of the enclosing group, across ``|``; here it
+    becomes ``(?i:...)`` closed at the same places.
+    """
+    if "(?" not in pattern:
+        return pattern
+    out: list[str] = []
+    pending: list[list[str]] = [[]]  # per group depth: the flag openers still open
+    i = 0
+    in_class = False
+    while i < len(pattern):
+        ch = pattern[i]
+        if ch == "\\":
+            out.append(pattern[i : i + 2])
+            i += 2
+            continue
+        if in_class:
+            in_class = ch != "]"
+            out.append(ch)
+            i += 1
+            continue
+        if ch == "[":
+            in_class = True
+            out.append(ch)
+            if pattern[i + 1 : i + 2] == "]":
+                out.append("]")
+                i += 1
+            i += 1
+            continue
+        flags = _INLINE_FLAGS.match(pattern, i)
+        if flags is not None:
+            opener = f"(?{flags.group(1)}:"
+            out.append(opener)
+            pending[-1].append(opener)
+            i = flags.end()
+            continue
+        if ch == "(":
+            pending.append([])
+        elif ch == ")":
+            out.append(")" * len(pending[-1]))
+            if len(pending) > 1:
+                pending.pop()
+        elif ch == "|" and pending[-1]:
+            out.append(")" * len(pending[-1]) + "|" + "".join(pending[-1]))
+            i += 1
+            continue
+        out.append(ch)
+        i += 1
+    out.append(")" * len(pending[0]))
+    return "".join(out)
 
 
 def matches_all(labels: Labels, matchers: Sequence[Matcher]) -> bool:

@@ -123,10 +123,20 @@ class MetricsBackend(Protocol):
 
     name: str
 
-    async def instant_query(self, expr: str, time_ms: int) -> QueryResult: ...
+    async def instant_query(
+        self, expr: str, time_ms: int, *, timeout_s: float | None = None
+    ) -> QueryResult:
+        """Evaluate ``expr`` at one instant; ``timeout_s`` can only shorten the configured limit."""
+        ...
 
     async def range_query(
-        self, expr: str, start_ms: int, end_ms: int, step_ms: int
+        self,
+        expr: str,
+        start_ms: int,
+        end_ms: int,
+        step_ms: int,
+        *,
+        timeout_s: float | None = None,
     ) -> QueryResult: ...
 
     async def series(
