@@ -72,6 +72,31 @@ def test_a_sample_at_an_existing_timestamp_replaces_it_everywhere(tmp_path: Path
         assert (summary.count, summary.sum) == (2, 30.0)
 
 
+def test_decoded_chunks_are_reused_and_never_served_stale(tmp_path: Path) -> None:
+    end_ms = int(NOW_S * 1000)
+    ts = np.arange(end_ms - 3 * HOUR_MS, end_ms - HOUR_MS, 15_000, dtype=np.int64)
+    clock = Clock()
+    with EmbeddedStore.open(
+        tmp_path / "m.duckdb", clock=clock, retention=timedelta(hours=4)
+    ) as store:
+        store.append_series(UP, ts, np.arange(len(ts), dtype=np.float64))
+        store.flush()
+        first = store.select([Matcher.equal("job", "api")], 0, end_ms)[0]
+        again = store.select([Matcher.equal("job", "api")], 0, end_ms)[0]  # from the cache
+        assert again.values.tolist() == first.values.tolist()
+        # Rewriting a sample inside a closed chunk must show at once, not the cached chunk.
+        store.append([UP], [int(ts[5])], [-1.0])
+        store.flush()
+        rewritten = store.select([Matcher.equal("job", "api")], 0, end_ms)[0]
+        assert rewritten.values[5] == -1.0 and rewritten.values[6] == 6.0
+        # So must chunks that retention deleted.
+        clock.now += 2.5 * 3600
+        store.apply_retention()
+        remaining = store.select([Matcher.equal("job", "api")], 0, end_ms)
+        kept = ts[ts >= (int(clock.now * 1000) - 4 * HOUR_MS) // 1_800_000 * 1_800_000]
+        assert remaining[0].timestamps.tolist() == kept.tolist()
+
+
 def test_reads_see_appends_before_any_flush(tmp_path: Path) -> None:
     with EmbeddedStore.open(tmp_path / "m.duckdb", flush_interval_s=3600) as store:
         store.append([UP, DOWN], [1000, 1000], [1.0, 0.0])

@@ -33,6 +33,7 @@ import numpy as np
 import numpy.typing as npt
 
 from opsbook.metrics.embedded import schema
+from opsbook.metrics.embedded.chunk_cache import DecodedChunkCache
 from opsbook.metrics.embedded.codec import (
     Samples,
     Summaries,
@@ -52,6 +53,8 @@ from opsbook.metrics.store_api import MatcherSets
 logger = logging.getLogger("opsbook.metrics.store")
 
 DEFAULT_CHUNK = timedelta(minutes=30)
+DECODED_CACHE_SAMPLES = 4_000_000
+"""Decoded chunk samples kept in memory (16 bytes each): an hour of 10,000 series at 15 s."""
 CLOSE_DELAY_MS = 120_000
 
 
@@ -119,6 +122,7 @@ class EmbeddedStore:
         self._reader_cursors: list[duckdb.DuckDBPyConnection] = []
         self._closed = False
         self._last_maintenance = 0.0
+        self._chunk_cache = DecodedChunkCache(DECODED_CACHE_SAMPLES)
 
         self._wake = threading.Event()
         self._stopping = False
@@ -277,6 +281,7 @@ class EmbeddedStore:
             self._closed_bucket = closed
             return
         con = self._writer
+        to_chunks = Samples.empty()
         con.execute("BEGIN TRANSACTION")
         try:
             if new_series:
@@ -295,6 +300,7 @@ class EmbeddedStore:
                 moved = self._take_closed_head(closed)
                 to_chunks = latest_per_timestamp(Samples.concat([moved, to_chunks]))
             if len(to_chunks):
+                self._chunk_cache.invalidate()
                 self._write_chunks(to_chunks)
             if len(to_head):
                 self._seq += 1
@@ -313,6 +319,9 @@ class EmbeddedStore:
             with contextlib.suppress(duckdb.Error):
                 con.execute("ROLLBACK")
             raise
+        finally:
+            if len(to_chunks):
+                self._chunk_cache.invalidate()  # again: readers may have started meanwhile
         self._closed_bucket = closed
 
     def _drop_expired(self, samples: Samples, now_ms: int) -> Samples:
@@ -439,6 +448,7 @@ class EmbeddedStore:
         with self._write_lock:
             self._check_open()
             con = self._writer
+            self._chunk_cache.invalidate()
             con.execute("BEGIN TRANSACTION")
             try:
                 deleted = con.execute(
@@ -454,6 +464,7 @@ class EmbeddedStore:
                 with contextlib.suppress(duckdb.Error):
                     con.execute("ROLLBACK")
                 raise
+            self._chunk_cache.invalidate()
             if (deleted and deleted[0]) or (deleted_head and deleted_head[0]):
                 con.execute("CHECKPOINT")  # hands the freed blocks back for reuse
 
@@ -649,7 +660,7 @@ class EmbeddedStore:
         # One query per range: DuckDB prunes row groups by the ``bucket`` range of each.
         stored = Samples.concat(
             [
-                _read_chunks(
+                self._cached_chunks(
                     cur,
                     f"bucket BETWEEN ? AND ? AND t_last >= ? AND t_first <= ? AND {id_sql}",
                     [lo // chunk, hi // chunk, lo, hi, *id_params],
@@ -682,6 +693,25 @@ class EmbeddedStore:
             return stored  # one chunk per series and bucket: sorted, no duplicates
         return latest_per_timestamp(Samples.concat([stored, *newer]))
 
+    def _cached_chunks(
+        self, cur: duckdb.DuckDBPyConnection, where: str, params: list[int]
+    ) -> Samples:
+        """:func:`_read_chunks`, from the decoded-chunk cache when it has every chunk."""
+        generation: int = self._readers.generation
+        keys = cur.execute(
+            f"SELECT series_id, bucket FROM chunks WHERE {where}",  # noqa: S608
+            params,
+        ).fetchnumpy()
+        series_ids = keys["series_id"].astype(np.int64)
+        if not len(series_ids):
+            return Samples.empty()
+        cached = self._chunk_cache.get(series_ids, keys["bucket"].astype(np.int64))
+        if cached is not None:
+            return cached
+        decoded = _read_chunks(cur, where, params)
+        self._chunk_cache.put(decoded, self._chunk_ms, generation)
+        return decoded
+
     def _match(self, matchers: Sequence[Matcher]) -> tuple[Ids, list[Labels]]:
         with self._lock:
             self._check_open()
@@ -712,6 +742,9 @@ class EmbeddedStore:
                 cursor = self._root.cursor()
                 self._reader_cursors.append(cursor)
             self._readers.cursor = cursor
+        # Read before the snapshot starts: chunks decoded from it may enter the cache only if
+        # no write touched the chunks since (see chunk_cache).
+        self._readers.generation = self._chunk_cache.generation
         cursor.execute("BEGIN TRANSACTION")
         try:
             yield cursor

@@ -269,11 +269,15 @@ class _Evaluation:
         range_ms = round(node.range.total_seconds() * 1000)
         times = self._times(selector.at, selector.offset, steps)
         found = self._select(selector, int(times.min()) - range_ms + 1, int(times.max()))
-        series = []
-        for s in found:
-            keep = ~stale_mask(s.values)
-            series.append(SeriesData(s.labels, s.timestamps[keep], s.values[keep]))
-        return _windows(series, times, range_ms)
+        # Stale markers end instant selectors; range functions never see them.
+        ts, vs, offsets = _flatten(found)
+        stale = stale_mask(vs)
+        if stale.any():
+            keep = ~stale
+            ts, vs = ts[keep], vs[keep]
+            kept = np.concatenate(([0], np.cumsum(keep)))
+            offsets = kept[offsets]
+        return _windows_of_flat([s.labels for s in found], ts, vs, offsets, times, range_ms)
 
     def _subquery(self, node: Any, steps: Ints) -> RangeSteps:
         range_ms = round(node.range.total_seconds() * 1000)
@@ -551,17 +555,22 @@ def _flatten(series: Sequence[SeriesData]) -> tuple[Ints, Floats, Ints]:
 
 def _windows(series: Sequence[SeriesData], times: Ints, range_ms: int) -> RangeSteps:
     ts, vs, offsets = _flatten(series)
+    return _windows_of_flat([s.labels for s in series], ts, vs, offsets, times, range_ms)
+
+
+def _windows_of_flat(
+    labels: list[Labels], ts: Ints, vs: Floats, offsets: Ints, times: Ints, range_ms: int
+) -> RangeSteps:
     base = int(times.min()) - range_ms if len(times) else 0
     if len(ts):
         base = min(base, int(ts.min()) - 1)
     top = max(int(times.max()), int(ts.max()) if len(ts) else 0)
     span = top - base + 2
-    series_index = np.repeat(np.arange(len(series), dtype=np.int64), np.diff(offsets))
+    series_index = np.repeat(np.arange(len(labels), dtype=np.int64), np.diff(offsets))
     keys = series_index * span + (ts - base)
-    rows = np.arange(len(series), dtype=np.int64)[:, None] * span
+    rows = np.arange(len(labels), dtype=np.int64)[:, None] * span
     lo = np.searchsorted(keys, rows + (times - range_ms - base)[None, :], side="right")
     hi = np.searchsorted(keys, rows + (times - base)[None, :], side="right")
-    labels = [s.labels for s in series]
     return RangeSteps(
         labels, ts, vs, offsets, lo.astype(np.int64), hi.astype(np.int64), times, range_ms
     )
