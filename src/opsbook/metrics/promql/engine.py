@@ -229,7 +229,9 @@ class _Evaluation:
     def _select(self, node: Any, start_ms: int, end_ms: int) -> list[SeriesData]:
         sets = or_matcher_sets(node) or [matchers_of(node)]
         if len(sets) == 1:
-            found = self.source.select(sets[0], start_ms, end_ms)
+            # Sorted by labels, as Prometheus's storage returns them: results come out in a
+            # stable order whatever order the store keeps its series in.
+            found = sorted(self.source.select(sets[0], start_ms, end_ms), key=_labels_of)
         else:
             by_labels: dict[Labels, SeriesData] = {}
             for matchers in sets:
@@ -539,6 +541,10 @@ class _Evaluation:
         if isinstance(lhs, VectorSteps) and isinstance(rhs, VectorSteps):
             return binary.vector_vector(op, lhs, rhs, matching)
         raise QueryError(f"binary operator {op!r} is not defined on these operand types")
+
+
+def _labels_of(series: SeriesData) -> Labels:
+    return series.labels
 
 
 def _flatten(series: Sequence[SeriesData]) -> tuple[Ints, Floats, Ints]:
