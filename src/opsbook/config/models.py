@@ -117,6 +117,30 @@ class HealthProbe(_Probe):
 
     interval: PositiveDuration = timedelta(seconds=30)
     timeout: PositiveDuration = timedelta(seconds=5)
+    conditions: list[str] = Field(default_factory=list)
+    """All must hold for the probe to succeed, e.g. ``[STATUS] == 200``; see docs/probes.md."""
+
+    @model_validator(mode="after")
+    def _conditions_parse(self) -> Self:
+        from opsbook.probes.conditions import ConditionError, parse_condition
+
+        problems = []
+        for index, text in enumerate(self.conditions):
+            try:
+                parse_condition(text)
+            except ConditionError as exc:
+                problems.append(
+                    Problem(
+                        loc=("conditions", index),
+                        type="invalid_condition",
+                        message="invalid condition: {reason}",
+                        input=text,
+                        ctx={"condition": text, "reason": str(exc)},
+                    )
+                )
+        if problems:
+            raise validation_error(type(self).__name__, problems)
+        return self
 
 
 class MetricsScrape(_Probe):

@@ -1,0 +1,1 @@
+"""Health probes of services: HTTP(S) with conditions, TCP, PostgreSQL, Redis, DNS."""
