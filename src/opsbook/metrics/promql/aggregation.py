@@ -8,6 +8,7 @@ from collections.abc import Sequence
 import numpy as np
 
 from opsbook.metrics.model import METRIC_NAME, Labels, is_valid_label_name
+from opsbook.metrics.promjson import format_value
 from opsbook.metrics.promql import kahan
 from opsbook.metrics.promql.annotations import Annotate, check_quantiles
 from opsbook.metrics.promql.range_functions import quantile
@@ -164,7 +165,7 @@ def _count_values(vector: VectorSteps, keys: list[Labels], label: str) -> Vector
     steps = vector.steps()
     for row, key in enumerate(keys):
         for j in np.flatnonzero(vector.present[row]):
-            text = format_value_label(float(vector.values[row, j]))
+            text = format_value(float(vector.values[row, j]))
             out = tuple(sorted([p for p in key if p[0] != label] + [(label, text)]))
             if out not in counts:
                 counts[out] = np.zeros(steps)
@@ -172,12 +173,3 @@ def _count_values(vector: VectorSteps, keys: list[Labels], label: str) -> Vector
     labels = list(counts)
     values = np.array([counts[k] for k in labels]).reshape(len(labels), steps)
     return VectorSteps(labels, values, values > 0)
-
-
-def format_value_label(value: float) -> str:
-    """A float as Go's ``strconv.FormatFloat(v, 'f', -1, 64)`` writes it."""
-    if math.isnan(value):
-        return "NaN"
-    if math.isinf(value):
-        return "+Inf" if value > 0 else "-Inf"
-    return str(np.format_float_positional(value, trim="-"))

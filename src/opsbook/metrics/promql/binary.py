@@ -9,6 +9,7 @@ import numpy as np
 
 from opsbook.metrics.model import METRIC_NAME, Labels, format_labels
 from opsbook.metrics.promql.values import (
+    DUPLICATE_LABELSET,
     Bools,
     Floats,
     ScalarSteps,
@@ -85,7 +86,7 @@ def vector_scalar(
         values = result
     labels = [drop_metric_name(labels) for labels in vector.labels]
     out = VectorSteps(labels, values, present)
-    return merge_same_labels(out, "vector cannot contain metrics with the same labelset").compact()
+    return merge_same_labels(out, DUPLICATE_LABELSET).compact()
 
 
 def _signature(labels: Labels, matching: Matching) -> Labels:
@@ -129,7 +130,7 @@ def set_operation(op: str, lhs: VectorSteps, rhs: VectorSteps, matching: Matchin
         np.concatenate([lhs.values, rhs.values]),
         np.concatenate([lhs.present, rhs_present]),
     ).compact()
-    return merge_same_labels(combined, "vector cannot contain metrics with the same labelset")
+    return merge_same_labels(combined, DUPLICATE_LABELSET)
 
 
 def vector_vector(op: str, lhs: VectorSteps, rhs: VectorSteps, matching: Matching) -> VectorSteps:
@@ -198,7 +199,7 @@ def vector_vector(op: str, lhs: VectorSteps, rhs: VectorSteps, matching: Matchin
     message = (
         "multiple matches for labels: grouping labels must ensure unique matches"
         if matching.card != "one-to-one"
-        else "vector cannot contain metrics with the same labelset"
+        else DUPLICATE_LABELSET
     )
     return merge_same_labels(vector, message)
 

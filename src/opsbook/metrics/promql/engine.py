@@ -9,6 +9,7 @@ lookback that excludes a sample exactly 5 minutes old, stale markers ending a se
 from __future__ import annotations
 
 import math
+import re
 import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
@@ -471,7 +472,6 @@ class _Evaluation:
             or not isinstance(node, ast.MatrixSelector)
             or len(steps) > SUMMARY_MAX_STEPS
             or not isinstance(self.source, SummarySource)
-            or not hasattr(self.source, "summarize")
         ):
             return None
         range_ms = round(node.range.total_seconds() * 1000)
@@ -518,8 +518,6 @@ class _Evaluation:
         modifier = node.modifier
         without = modifier is not None and str(modifier.type).endswith("Without")
         names = list(modifier.labels) if modifier is not None else []
-        if modifier is None:
-            without = False
         keys = aggregation.group_keys(vector.labels, names, without)
         return aggregation.aggregate(op, vector, keys, param, self.annotate)
 
@@ -541,6 +539,9 @@ class _Evaluation:
         if isinstance(lhs, VectorSteps) and isinstance(rhs, VectorSteps):
             return binary.vector_vector(op, lhs, rhs, matching)
         raise QueryError(f"binary operator {op!r} is not defined on these operand types")
+
+
+_DIGITS = re.compile(r"(\d+)")
 
 
 def _labels_of(series: SeriesData) -> Labels:
@@ -635,9 +636,7 @@ def _sorted_by_labels(vector: VectorSteps, names: list[str], descending: bool) -
 
 
 def _natural(text: str) -> tuple[Any, ...]:
-    import re
-
-    parts = re.split(r"(\d+)", text)
+    parts = _DIGITS.split(text)
     return tuple((0, int(p), "") if p.isdigit() else (1, 0, p) for p in parts if p)
 
 

@@ -12,6 +12,7 @@ from opsbook.metrics.model import METRIC_NAME, Labels, is_valid_label_name, labe
 from opsbook.metrics.promql.annotations import Annotate, check_quantiles
 from opsbook.metrics.promql.values import (
     DUPLICATE_LABELSET,
+    Bools,
     Floats,
     VectorSteps,
     drop_metric_name,
@@ -61,9 +62,11 @@ def apply_math(name: str, vector: VectorSteps) -> VectorSteps:
     return _dropping_names(vector, values)
 
 
-def _dropping_names(vector: VectorSteps, values: Floats) -> VectorSteps:
+def _dropping_names(
+    vector: VectorSteps, values: Floats, present: Bools | None = None
+) -> VectorSteps:
     labels = [drop_metric_name(labels) for labels in vector.labels]
-    result = VectorSteps(labels, values, vector.present.copy())
+    result = VectorSteps(labels, values, vector.present.copy() if present is None else present)
     return merge_same_labels(result, DUPLICATE_LABELSET)
 
 
@@ -82,10 +85,8 @@ def clamp(vector: VectorSteps, low: Floats | None, high: Floats | None) -> Vecto
     if high is not None:
         values = np.minimum(values, high[None, :])
     if low is not None and high is not None:
-        present &= ~(high < low)[None, :]
-    result = _dropping_names(vector, values)
-    result.present &= present if len(present) == len(result.present) else True
-    return result
+        present &= ~(high < low)[None, :]  # clamp(v, 5, 1) is empty
+    return _dropping_names(vector, values, present)
 
 
 # --- dates -----------------------------------------------------------------------------------
@@ -240,7 +241,7 @@ def histogram_quantile(q: Floats, vector: VectorSteps, annotate: Annotate) -> Ve
     for row, series in enumerate(vector.labels):
         raw = label_value(series, "le")
         try:
-            upper = _parse_float(raw)
+            upper = float(raw)  # accepts +Inf, Inf, -Inf and NaN in any case, as Go's ParseFloat
         except ValueError:
             name = label_value(series, METRIC_NAME)
             annotate(
@@ -279,17 +280,6 @@ def histogram_quantile(q: Floats, vector: VectorSteps, annotate: Annotate) -> Ve
             present[out, j] = True
     quantiles = VectorSteps([drop_metric_name(key) for key in labels], values, present)
     return merge_same_labels(quantiles.compact(), DUPLICATE_LABELSET)
-
-
-def _parse_float(text: str) -> float:
-    lowered = text.strip().lower()
-    if lowered in ("+inf", "inf"):
-        return math.inf
-    if lowered == "-inf":
-        return -math.inf
-    if lowered == "nan":
-        return math.nan
-    return float(text)
 
 
 def _bucket_quantile(q: float, bounds: Floats, counts: Floats) -> tuple[float, bool]:

@@ -64,25 +64,21 @@ def _token_start(expr: str, index: int, floor: int) -> int:
     return index
 
 
+def matcher_group(selector: Any, group: Any) -> list[Matcher]:
+    """One group of a parsed selector's matchers, its metric name first as ``__name__``;
+    :class:`QuerySyntaxError` for an invalid regular expression."""
+    name = [Matcher(METRIC_NAME, MatchType.EQUAL, selector.name)] if selector.name else []
+    return name + [_matcher(matcher) for matcher in group]
+
+
 def matchers_of(selector: Any) -> list[Matcher]:
     """The matchers of a parsed vector selector, its metric name included as ``__name__``."""
-    result: list[Matcher] = []
-    if selector.name:
-        result.append(Matcher(METRIC_NAME, MatchType.EQUAL, selector.name))
-    for matcher in selector.matchers.matchers:
-        result.append(_matcher(matcher))
-    return result
+    return matcher_group(selector, selector.matchers.matchers)
 
 
 def or_matcher_sets(selector: Any) -> list[list[Matcher]]:
     """``{a="1" or b="2"}``: one matcher list per alternative (empty when there is no ``or``)."""
-    sets = []
-    for alternative in selector.matchers.or_matchers:
-        matchers = [_matcher(m) for m in alternative]
-        if selector.name:
-            matchers.insert(0, Matcher(METRIC_NAME, MatchType.EQUAL, selector.name))
-        sets.append(matchers)
-    return sets
+    return [matcher_group(selector, group) for group in selector.matchers.or_matchers]
 
 
 def _matcher(matcher: Any) -> Matcher:

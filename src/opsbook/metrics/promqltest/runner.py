@@ -47,7 +47,6 @@ from opsbook.metrics.model import (
     METRIC_NAME,
     Labels,
     Matcher,
-    MatchType,
     format_labels,
     is_stale,
     matches_all,
@@ -55,6 +54,7 @@ from opsbook.metrics.model import (
     with_label,
     without_labels,
 )
+from opsbook.metrics.promql.parser import matcher_group
 from opsbook.metrics.promqltest.script import (
     Clear,
     Eval,
@@ -73,6 +73,7 @@ from opsbook.metrics.query import (
     MatrixSeries,
     QueryError,
     QueryResult,
+    QuerySyntaxError,
     QueryValue,
     Sample,
     Scalar,
@@ -329,28 +330,15 @@ def unsupported_reason(command: Eval, histogram_series: set[Labels]) -> str | No
     return None
 
 
-def _match_type(op: promql_parser.MatchOp) -> MatchType:
-    # promql_parser's MatchOp compares with == but is neither hashable nor named.
-    if op == promql_parser.MatchOp.Equal:
-        return MatchType.EQUAL
-    if op == promql_parser.MatchOp.NotEqual:
-        return MatchType.NOT_EQUAL
-    if op == promql_parser.MatchOp.Re:
-        return MatchType.REGEX
-    return MatchType.NOT_REGEX
-
-
 def _matcher_sets(selector: promql_parser.VectorSelector) -> list[list[Matcher]]:
     """The selector as alternatives of matcher lists (``{a="1" or b="2"}`` has two)."""
     groups = selector.matchers.or_matchers or [selector.matchers.matchers]
-    name = [Matcher.equal(METRIC_NAME, selector.name)] if selector.name else []
     sets = []
     for group in groups:
         try:
-            converted = [Matcher(m.name, _match_type(m.op), m.value) for m in group]
-        except ValueError:
+            sets.append(matcher_group(selector, group))
+        except QuerySyntaxError:
             continue  # an invalid regex selects nothing (the engine reports it)
-        sets.append(name + converted)
     return sets
 
 
