@@ -14,7 +14,6 @@ import asyncio
 import dataclasses
 from collections.abc import Sequence
 from typing import Any
-from urllib.parse import urlsplit, urlunsplit
 
 import httpx
 
@@ -22,6 +21,7 @@ from opsbook.metrics.model import Labels, labels_from_mapping
 from opsbook.metrics.promjson import decode_error, decode_value
 from opsbook.metrics.promql import Engine, EngineOptions, parse_series_selector
 from opsbook.metrics.query import BackendUnavailable, QueryError, QueryResult
+from opsbook.metrics.scrape.targets import redact_url
 from opsbook.metrics.store_api import MatcherSets, SampleStore
 
 
@@ -90,17 +90,6 @@ class EmbeddedBackend:
 
 def _matcher_sets(selectors: Sequence[str]) -> MatcherSets:
     return [parse_series_selector(selector) for selector in selectors]
-
-
-def redact_url(url: str) -> str:
-    """``url`` without user name and password, for messages and logs."""
-    parts = urlsplit(url)
-    if parts.username is None and parts.password is None:
-        return url
-    host = parts.hostname or ""
-    if parts.port is not None:
-        host = f"{host}:{parts.port}"
-    return urlunsplit((parts.scheme, host, parts.path, parts.query, parts.fragment))
 
 
 def _seconds(t_ms: int) -> str:

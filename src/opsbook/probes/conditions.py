@@ -25,7 +25,6 @@ import fnmatch
 import json
 import math
 import re
-from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import timedelta
 from typing import Any
@@ -250,10 +249,6 @@ def evaluate(condition: Condition, observation: Observation) -> Outcome:
     else:
         shown = _show(observed)
     return Outcome(condition.source, success, shown)
-
-
-def evaluate_all(conditions: Sequence[Condition], observation: Observation) -> list[Outcome]:
-    return [evaluate(condition, observation) for condition in conditions]
 
 
 def _observe(operand: Operand, observation: Observation) -> tuple[Any, str | None]:
