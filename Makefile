@@ -6,7 +6,7 @@ UV := .tools/bin/uv
 VENV := .venv
 BIN := $(VENV)/bin
 # Debian packages the test suite drives (installed when missing; root on CI machines).
-APT_PACKAGES ?= prometheus
+APT_PACKAGES ?= prometheus openssl
 
 export UV_PYTHON_DOWNLOADS := never
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from dataclasses import replace
 from datetime import UTC, datetime, timedelta, timezone
 
 import pytest
@@ -16,8 +17,10 @@ from opsbook.catalog.service import (
     ServiceSpec,
     SyncResult,
     list_services,
+    service_specs,
     sync_services,
 )
+from opsbook.config import OpsbookConfig
 
 T0 = datetime(2025, 3, 30, 0, 59, 59, 123456, tzinfo=UTC)
 T1 = T0 + timedelta(hours=5, microseconds=1)
@@ -71,6 +74,17 @@ def test_sync_to_nothing_removes_everything(session_factory: sessionmaker[Sessio
         ([ServiceSpec(" ", "prod")], "name is empty"),
         ([ServiceSpec("api", "")], "environment is empty"),
         ([ServiceSpec("x" * 256, "prod")], "name is longer than 255"),
+        ([ServiceSpec("api", "prod", owner="o" * 256)], "owner is longer than 255"),
+        ([ServiceSpec("api", "prod", team="t" * 256)], "team is longer than 255"),
+        ([ServiceSpec("api", "prod", tier="t" * 65)], "tier is longer than 64"),
+        (
+            [ServiceSpec("api", "prod", links=(("docs", "https://a"), ("docs", "https://b")))],
+            "link listed more than once: docs",
+        ),
+        (
+            [ServiceSpec("api", "prod", dependencies=("db", "cache", "db"))],
+            "dependency listed more than once: db",
+        ),
     ],
 )
 def test_invalid_specs_change_nothing(
@@ -105,3 +119,120 @@ def test_naive_datetimes_are_refused(session_factory: sessionmaker[Session]) -> 
     naive = datetime(2024, 1, 1, 12, 0)
     with pytest.raises(StatementError, match="naive datetime"), session_factory.begin() as s:
         s.add(Service(name="api", environment="prod", created_at=naive, updated_at=naive))
+
+
+FULL = ServiceSpec(
+    "api",
+    "production",
+    "https://api.example.com",
+    description="The public API.\nServes the mobile apps.",
+    owner="alice@example.com",
+    team="platform",
+    tier="1",
+    public=True,
+    links=(("runbook", "https://wiki/runbook"), ("dashboard", "https://grafana/d/api")),
+    dependencies=("db", "cache"),
+)
+
+
+def test_catalog_fields_round_trip(session_factory: sessionmaker[Session]) -> None:
+    plain = ServiceSpec("worker", "production")
+    assert _sync(session_factory, [FULL, plain], T0) == SyncResult(created=("api", "worker"))
+    assert FULL in {FULL}  # specs stay hashable
+    with session_factory() as session:
+        api, worker = list_services(session)
+    assert api.description == "The public API.\nServes the mobile apps."
+    assert (api.owner, api.team, api.tier, api.public) == (
+        "alice@example.com",
+        "platform",
+        "1",
+        True,
+    )
+    assert api.links == {"runbook": "https://wiki/runbook", "dashboard": "https://grafana/d/api"}
+    assert list(api.links) == ["runbook", "dashboard"]  # in the configured order
+    assert api.dependencies == ["db", "cache"]
+    assert (worker.description, worker.owner, worker.team, worker.tier) == (None,) * 4
+    assert (worker.public, worker.links, worker.dependencies) == (False, {}, [])
+
+
+@pytest.mark.parametrize(
+    "changed",
+    [
+        replace(FULL, description=None),
+        replace(FULL, owner="bob@example.com"),
+        replace(FULL, team=None),
+        replace(FULL, tier="2"),
+        replace(FULL, public=False),
+        replace(FULL, links=(("runbook", "https://wiki/runbook-v2"),)),
+        replace(FULL, links=tuple(reversed(FULL.links))),  # reordered only
+        replace(FULL, links=()),
+        replace(FULL, dependencies=("cache", "db")),
+        replace(FULL, dependencies=("db", "cache", "queue")),
+        replace(FULL, dependencies=()),
+    ],
+)
+def test_each_catalog_field_change_is_an_update(
+    session_factory: sessionmaker[Session], changed: ServiceSpec
+) -> None:
+    _sync(session_factory, [FULL], T0)
+    assert _sync(session_factory, [FULL], T1) == SyncResult(unchanged=("api",))
+    assert _sync(session_factory, [changed], T1) == SyncResult(updated=("api",))
+    with session_factory() as session:
+        [api] = list_services(session)
+    assert api.updated_at == T1
+    expected = (
+        changed.description,
+        changed.owner,
+        changed.team,
+        changed.tier,
+        changed.public,
+        list(changed.links),
+        list(changed.dependencies),
+    )
+    stored = (
+        api.description,
+        api.owner,
+        api.team,
+        api.tier,
+        api.public,
+        list(api.links.items()),
+        api.dependencies,
+    )
+    assert stored == expected
+    # Read back as stored, the spec is now unchanged.
+    assert _sync(session_factory, [changed], T1) == SyncResult(unchanged=("api",))
+
+
+def test_specs_from_the_config() -> None:
+    config = OpsbookConfig.model_validate(
+        {
+            "services": [
+                {
+                    "name": "api",
+                    "url": "https://api.example.com",
+                    "description": "The public API.",
+                    "owner": "alice@example.com",
+                    "team": "platform",
+                    "tier": 1,
+                    "public": True,
+                    "links": {"runbook": "https://wiki/runbook", "chat": "https://chat/api"},
+                    "dependencies": ["db"],
+                },
+                {"name": "db", "environment": "staging"},
+            ]
+        }
+    )
+    api, db = service_specs(config)
+    assert api == ServiceSpec(
+        "api",
+        "production",
+        "https://api.example.com",
+        description="The public API.",
+        owner="alice@example.com",
+        team="platform",
+        tier="1",
+        public=True,
+        links=(("runbook", "https://wiki/runbook"), ("chat", "https://chat/api")),
+        dependencies=("db",),
+    )
+    assert db == ServiceSpec("db", "staging")

@@ -14,7 +14,7 @@ from tests.store.conftest import RunCli
 
 pytestmark = pytest.mark.slow
 
-HEAD = "0001_services"
+HEAD = "0002_probes"
 PASSWORD = "Pw-do-not-print-7f3a"
 
 
@@ -62,7 +62,7 @@ def test_upgrading_twice_is_a_no_op(run_cli: RunCli, database_url: str) -> None:
     }
     assert _version_rows(database_url) == [HEAD]
     text_again = run_cli("db", "upgrade", "--database-url", database_url)
-    assert "already at 0001_services" in text_again.stdout
+    assert f"already at {HEAD}" in text_again.stdout
 
 
 def test_current_before_upgrade(run_cli: RunCli, database_url: str) -> None:

@@ -68,14 +68,14 @@ def test_sqlite_foreign_keys_back_on_after_upgrade(tmp_path: Path) -> None:
 def test_status_and_upgrade_report_revisions(migrated_engine: Engine) -> None:
     status = database_status(migrated_engine)
     assert (status.current, status.head, status.up_to_date, status.known) == (
-        "0001_services",
-        "0001_services",
+        "0002_probes",
+        "0002_probes",
         True,
         True,
     )
     again = upgrade_database(migrated_engine)
     assert (again.from_revision, again.to_revision, again.changed) == (
-        "0001_services",
-        "0001_services",
+        "0002_probes",
+        "0002_probes",
         False,
     )

@@ -30,7 +30,7 @@ def test_migrations_ship_inside_the_package() -> None:
     config = alembic_config()
     assert config.config_file_name is None  # no alembic.ini
     assert config.get_main_option("script_location") == str(MIGRATIONS_DIR)
-    assert head_revision() == "0001_services"
+    assert head_revision() == "0002_probes"
 
 
 def test_migrations_match_the_models(migrated_engine: Engine) -> None:
@@ -51,7 +51,7 @@ def test_downgrade_and_upgrade_again(migrated_engine: Engine) -> None:
         command.downgrade(alembic_config(conn), "base")
     assert "services" not in inspect(migrated_engine).get_table_names()
     result = upgrade_database(migrated_engine)
-    assert (result.from_revision, result.to_revision) == (None, "0001_services")
+    assert (result.from_revision, result.to_revision) == (None, "0002_probes")
     assert "services" in inspect(migrated_engine).get_table_names()
 
 
@@ -70,7 +70,12 @@ def test_alembic_version_lands_in_the_search_path_schema(postgres_schema_url: st
                 ),
                 {"schema": schema},
             ).scalars()
-            assert list(found) == ["alembic_version", "services"]
+            assert list(found) == [
+                "alembic_version",
+                "probe_states",
+                "service_state_changes",
+                "services",
+            ]
     finally:
         engine.dispose()
 
@@ -105,4 +110,4 @@ def test_concurrent_upgrades_take_turns(postgres_schema_url: str) -> None:
     for worker in workers:
         worker.join(timeout=30)
     # One replica migrates; the others wait for it, then find nothing to do.
-    assert outcomes == Counter({(None, "0001_services"): 1, ("0001_services", "0001_services"): 2})
+    assert outcomes == Counter({(None, "0002_probes"): 1, ("0002_probes", "0002_probes"): 2})

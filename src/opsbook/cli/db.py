@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import json
-import os
 from collections.abc import Callable
 from pathlib import Path
 from typing import TYPE_CHECKING, Annotated, Any, NoReturn, TypeVar
@@ -109,23 +108,17 @@ def _with_engine(
 
 def _database_url(explicit: str | None, config: str | None) -> str:
     """--database-url, else $OPSBOOK_DATABASE_URL, else the config file's storage section."""
-    from opsbook.config import ConfigError, default_config_path, load_config
-    from opsbook.store.urls import ENV_VAR, choose_database_url
+    from opsbook.config import ConfigError, OpsbookConfig, default_config_path, load_config
+    from opsbook.store.runtime import database_url_for
 
     path = Path(config or default_config_path())
-    configured: str | None = None
-    data_dir: Path | None = None
-    if config is not None or path.exists():
-        try:
-            storage = load_config(path).storage
-        except ConfigError as exc:
-            typer.echo(str(exc), err=True)
-            raise typer.Exit(1) from None
-        if storage.database_url is not None:
-            configured = storage.database_url.get_secret_value()
-        # Relative to the config file, so the command works from any directory.
-        data_dir = path.parent / storage.data_dir
-    return choose_database_url(explicit, os.environ.get(ENV_VAR), configured, data_dir)
+    if config is None and not path.exists():
+        return database_url_for(OpsbookConfig(), None, explicit)
+    try:
+        return database_url_for(load_config(path), path, explicit)
+    except ConfigError as exc:
+        typer.echo(str(exc), err=True)
+        raise typer.Exit(1) from None
 
 
 def _upgrade_json(result: UpgradeResult) -> dict[str, Any]:

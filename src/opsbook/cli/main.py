@@ -10,6 +10,7 @@ from opsbook.cli import db as db_cmd
 from opsbook.cli import metrics as metrics_cmd
 from opsbook.cli import promql as promql_cmd
 from opsbook.cli import serve as serve_cmd
+from opsbook.cli import status as status_cmd
 
 app = typer.Typer(
     name="opsbook",
@@ -23,6 +24,7 @@ app.add_typer(db_cmd.app, name="db")
 app.add_typer(promql_cmd.app, name="promql")
 metrics_cmd.register(app)
 serve_cmd.register(app)
+status_cmd.register(app)
 
 
 def _print_version(value: bool) -> None:

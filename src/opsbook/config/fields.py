@@ -113,5 +113,7 @@ SecretHttpUrl = Annotated[
 ]
 """A URL that is itself a credential (Slack webhooks, signed webhook URLs)."""
 Port = Annotated[int, BeforeValidator(_no_bool), Field(ge=1, le=65535)]
+Threshold = Annotated[int, BeforeValidator(_no_bool), Field(ge=1, le=100)]
+"""How many attempts in a row decide a probe's state."""
 Objective = Annotated[float, BeforeValidator(_no_bool), AfterValidator(_objective)]
 """An SLO objective in percent, strictly between 0 and 100."""

@@ -251,6 +251,13 @@ def _unknown_service(error: _Error) -> str:
     return message + " (services: " + ", ".join(f"'{k}'" for k in known) + ")"
 
 
+def _unknown_dependency(error: _Error) -> str:
+    message = f"no service and no probe of this service named {error.shown()}"
+    known: list[str] = list(error.ctx.get("known", []))
+    close = [] if error.variables() else difflib.get_close_matches(str(error.value), known, n=1)
+    return message + (f" (did you mean '{close[0]}'?)" if close else "")
+
+
 def _with_got(text: str) -> Callable[[_Error], str]:
     return lambda error: text.format(**error.ctx) + error.got()
 
@@ -323,6 +330,9 @@ _MESSAGES: dict[str, Callable[[_Error], str]] = {
     "timeout_exceeds_interval": _timeout_exceeds_interval,
     "duplicate_name": _duplicate_name,
     "unknown_service": _unknown_service,
+    "unknown_dependency": _unknown_dependency,
+    "host_port": _with_got("must be host:port, like db.internal:5432"),
+    "secret_url_scheme": _with_source("must be a URL like {example}"),
 }
 
 

@@ -14,6 +14,7 @@ import re
 from collections.abc import Iterator, Mapping
 from datetime import timedelta
 from typing import Annotated, Any, Literal, Self
+from urllib.parse import urlsplit
 
 from pydantic import (
     AfterValidator,
@@ -22,6 +23,7 @@ from pydantic import (
     ConfigDict,
     Field,
     ModelWrapValidatorHandler,
+    SecretStr,
     ValidationError,
     model_validator,
 )
@@ -38,6 +40,7 @@ from opsbook.config.fields import (
     Secret,
     SecretHttpUrl,
     Slug,
+    Threshold,
     UrlOrPath,
 )
 
@@ -87,8 +90,9 @@ def _duration_text(value: timedelta) -> str:
         return str(value)
 
 
-class _Probe(Model):
-    url: UrlOrPath
+class _Scheduled(Model):
+    """Something done every ``interval`` that must finish within ``timeout``."""
+
     interval: PositiveDuration
     timeout: PositiveDuration
 
@@ -112,40 +116,175 @@ class _Probe(Model):
         raise validation_error(type(self).__name__, [problem])
 
 
-class HealthProbe(_Probe):
-    """Probe of a health endpoint (``application/health+json``)."""
+class _Probe(_Scheduled):
+    """Schedule and anti-flapping thresholds shared by every kind of probe."""
 
     interval: PositiveDuration = timedelta(seconds=30)
     timeout: PositiveDuration = timedelta(seconds=5)
+    failure_threshold: Threshold = 3
+    """Failed attempts in a row before the probe counts as down."""
+    success_threshold: Threshold = 1
+    """Successful attempts in a row before a down probe counts as up again."""
+    critical: bool = True
+    """A critical probe that is down makes its service down; otherwise only degraded."""
+
+
+def _condition_problems(conditions: list[str]) -> list[Problem]:
+    from opsbook.probes.conditions import ConditionError, parse_condition
+
+    problems = []
+    for index, text in enumerate(conditions):
+        try:
+            parse_condition(text)
+        except ConditionError as exc:
+            problems.append(
+                Problem(
+                    loc=("conditions", index),
+                    type="invalid_condition",
+                    message="invalid condition: {reason}",
+                    input=text,
+                    ctx={"condition": text, "reason": str(exc)},
+                )
+            )
+    return problems
+
+
+class _Conditional(Model):
     conditions: list[str] = Field(default_factory=list)
-    """All must hold for the probe to succeed, e.g. ``[STATUS] == 200``; see docs/probes.md."""
+    """All must hold for an attempt to succeed, e.g. ``[STATUS] == 200``; see docs/probes.md."""
 
     @model_validator(mode="after")
     def _conditions_parse(self) -> Self:
-        from opsbook.probes.conditions import ConditionError, parse_condition
-
-        problems = []
-        for index, text in enumerate(self.conditions):
-            try:
-                parse_condition(text)
-            except ConditionError as exc:
-                problems.append(
-                    Problem(
-                        loc=("conditions", index),
-                        type="invalid_condition",
-                        message="invalid condition: {reason}",
-                        input=text,
-                        ctx={"condition": text, "reason": str(exc)},
-                    )
-                )
+        problems = _condition_problems(self.conditions)
         if problems:
             raise validation_error(type(self).__name__, problems)
         return self
 
 
-class MetricsScrape(_Probe):
+class _HttpOptions(_Probe, _Conditional):
+    url: UrlOrPath
+    method: Literal["GET", "HEAD", "POST", "PUT", "PATCH", "DELETE", "OPTIONS"] = "GET"
+    headers: dict[NonEmptyStr, Secret] = Field(default_factory=dict)
+    """Sent with every request; values are secrets (they often carry tokens)."""
+    body: str | None = None
+    follow_redirects: bool = True
+    verify_tls: bool = True
+    """Check the server's certificate; turn off only for self-signed certificates."""
+
+
+class HealthProbe(_HttpOptions):
+    """Probe of a health endpoint (``application/health+json``): the probe named ``health``."""
+
+
+class HttpProbe(_HttpOptions):
+    type: Literal["http"]
+    name: Slug
+
+
+def _host_port(value: str) -> str:
+    host, sep, port = value.rpartition(":")
+    if not sep or not host or not port.isdigit() or not 1 <= int(port) <= 65535:
+        raise PydanticCustomError("host_port", "must be host:port, like db.internal:5432")
+    if host.startswith("[") != host.endswith("]"):
+        raise PydanticCustomError("host_port", "must be host:port, like [::1]:5432")
+    return value
+
+
+HostPort = Annotated[str, AfterValidator(_host_port)]
+
+
+class TcpProbe(_Probe, _Conditional):
+    type: Literal["tcp"]
+    name: Slug
+    address: HostPort
+    tls: bool = False
+    verify_tls: bool = True
+
+    @property
+    def host(self) -> str:
+        return self.address.rpartition(":")[0].strip("[]")
+
+    @property
+    def port(self) -> int:
+        return int(self.address.rpartition(":")[2])
+
+
+def _url_scheme(schemes: tuple[str, ...], example: str) -> Any:
+    def check(value: SecretStr) -> SecretStr:
+        scheme = urlsplit(value.get_secret_value()).scheme
+        if scheme not in schemes:
+            raise PydanticCustomError(
+                "secret_url_scheme", "must be a URL like {example}", {"example": example}
+            )
+        return value
+
+    return AfterValidator(check)
+
+
+PostgresUrl = Annotated[
+    Secret,
+    _url_scheme(
+        ("postgresql", "postgres", "postgresql+psycopg"), "postgresql://user:password@host/db"
+    ),
+]
+RedisUrl = Annotated[Secret, _url_scheme(("redis", "rediss"), "redis://:password@host:6379/0")]
+
+
+class PostgresProbe(_Probe):
+    """Connect and run ``SELECT 1`` (``pg_isready`` and a query in one)."""
+
+    type: Literal["postgres"]
+    name: Slug
+    url: PostgresUrl
+    query: NonEmptyStr = "SELECT 1"
+
+
+class RedisProbe(_Probe):
+    """Connect, authenticate if the URL has a password, and expect ``PONG`` to ``PING``."""
+
+    type: Literal["redis"]
+    name: Slug
+    url: RedisUrl
+
+
+class DnsProbe(_Probe):
+    """Resolve ``host`` through ``server`` (UDP), or the system resolver without one."""
+
+    type: Literal["dns"]
+    name: Slug
+    host: NonEmptyStr
+    record_type: Literal["A", "AAAA"] = "A"
+    server: HostPort | None = None
+    expect: list[NonEmptyStr] = Field(default_factory=list)
+    """Addresses the name must resolve to (all of them)."""
+
+    @model_validator(mode="before")
+    @classmethod
+    def _server_port(cls, data: Any) -> Any:
+        # A resolver is usually written without its port: 1.1.1.1 means 1.1.1.1:53.
+        if isinstance(data, Mapping):
+            server = data.get("server")
+            if isinstance(server, str) and server and not _has_port(server):
+                return {**data, "server": f"{server}:53"}
+        return data
+
+
+def _has_port(address: str) -> bool:
+    if address.startswith("["):
+        return "]:" in address
+    return address.count(":") == 1
+
+
+Probe = Annotated[
+    HttpProbe | TcpProbe | PostgresProbe | RedisProbe | DnsProbe,
+    Field(discriminator="type"),
+]
+
+
+class MetricsScrape(_Scheduled):
     """Scrape of a Prometheus ``/metrics`` endpoint."""
 
+    url: UrlOrPath
     interval: PositiveDuration = timedelta(seconds=15)
     timeout: PositiveDuration = timedelta(seconds=10)
 
@@ -160,28 +299,73 @@ def join_url(base: str, url: str) -> str:
     return base.rstrip("/") + url
 
 
+def _tier_text(value: Any) -> Any:
+    # `tier: 1` and `tier: critical` are both common; keep one type.
+    return str(value) if isinstance(value, int) and not isinstance(value, bool) else value
+
+
+class ServiceLinks(Model):
+    """Where to go from an alert or the status page. Any other name is allowed too."""
+
+    model_config = ConfigDict(extra="allow", frozen=True, hide_input_in_errors=True)
+
+    runbook: NonEmptyStr | None = None
+    repo: NonEmptyStr | None = None
+    dashboard: NonEmptyStr | None = None
+
+    def as_dict(self) -> dict[str, str]:
+        """Every link that is set, by name."""
+        return {k: str(v) for k, v in self.model_dump().items() if v is not None}
+
+
+HEALTH_PROBE_NAME = "health"
+
+
 class Service(Model):
     name: Slug
+    description: str | None = None
+    owner: NonEmptyStr | None = None
+    """Who answers for it: a person, an e-mail address, a handle."""
+    team: NonEmptyStr | None = None
+    tier: Annotated[NonEmptyStr | None, BeforeValidator(_tier_text)] = None
+    """How critical it is, in your own words: ``1``, ``critical``..."""
     environment: NonEmptyStr = "production"
+    public: bool = False
+    """Shown on the public status page."""
+    links: ServiceLinks = Field(default_factory=ServiceLinks)
     url: HttpUrl | None = None
-    """Base URL; relative ``health.url`` and ``metrics.url`` paths are appended to it."""
+    """Base URL; relative ``health.url``, ``metrics.url`` and probe paths are appended to it."""
     health: HealthProbe | None = None
     metrics: MetricsScrape | None = None
+    probes: list[Probe] = Field(default_factory=list)
+    """More probes: HTTP pages, TCP ports, its PostgreSQL and Redis, DNS names."""
+    dependencies: list[Slug] = Field(default_factory=list)
+    """Other services, or this service's probes (its datastores), that it needs to work."""
     labels: dict[LabelName, str] = Field(default_factory=dict)
 
     @model_validator(mode="after")
     def _paths_need_a_base_url(self) -> Self:
         if self.url is not None:
             return self
+        relative: list[tuple[tuple[str | int, ...], str]] = [
+            ((section,), probe.url)
+            for section, probe in (("health", self.health), ("metrics", self.metrics))
+            if probe is not None
+        ]
+        relative += [
+            (("probes", index), probe.url)
+            for index, probe in enumerate(self.probes)
+            if isinstance(probe, HttpProbe)
+        ]
         problems = [
             Problem(
-                loc=(section, "url"),
+                loc=(*loc, "url"),
                 type="needs_base_url",
                 message="is a path, so the service needs a base 'url' to resolve it against",
-                input=probe.url,
+                input=url,
             )
-            for section, probe in (("health", self.health), ("metrics", self.metrics))
-            if probe is not None and probe.url.startswith("/")
+            for loc, url in relative
+            if url.startswith("/")
         ]
         if problems:
             raise validation_error(type(self).__name__, problems)
@@ -196,6 +380,11 @@ class Service(Model):
     def metrics_url(self) -> str | None:
         """The absolute URL scraped for metrics, or None without metrics."""
         return None if self.metrics is None else join_url(self.url or "", self.metrics.url)
+
+    def probe_names(self) -> list[str]:
+        """Every probe's name: ``health`` for the health check, then ``probes``."""
+        names = [HEALTH_PROBE_NAME] if self.health is not None else []
+        return names + [probe.name for probe in self.probes]
 
 
 # --- SLOs (Sloth-style) ----------------------------------------------------------------------
@@ -336,6 +525,14 @@ class MetricsConfig(Model):
         return self
 
 
+# --- prober --------------------------------------------------------------------------------
+
+
+class ProberConfig(Model):
+    concurrency: Annotated[int, Field(ge=1, le=10_000)] = 256
+    """Most probe attempts in flight at once; the rest wait for a free slot."""
+
+
 # --- the file --------------------------------------------------------------------------------
 
 
@@ -348,6 +545,7 @@ class OpsbookConfig(Model):
     slos: list[SLO] = Field(default_factory=list)
     notify: NotifyConfig = Field(default_factory=NotifyConfig)
     metrics: MetricsConfig = Field(default_factory=MetricsConfig)
+    prober: ProberConfig = Field(default_factory=ProberConfig)
 
     def service(self, name: str) -> Service | None:
         return next((s for s in self.services if s.name == name), None)
@@ -375,7 +573,7 @@ def _mappings(value: Any) -> Iterator[tuple[int, Mapping[str, Any]]]:
 
 
 def _duplicate_names(
-    section: tuple[str, ...], items: list[tuple[int, Mapping[str, Any]]], what: str
+    section: tuple[str | int, ...], items: list[tuple[int, Mapping[str, Any]]], what: str
 ) -> list[Problem]:
     first: dict[Any, int] = {}
     problems = []
@@ -399,6 +597,65 @@ def _duplicate_names(
     return problems
 
 
+def _probe_names(service: Mapping[str, Any]) -> list[str]:
+    names = [HEALTH_PROBE_NAME] if service.get("health") is not None else []
+    return names + [
+        p["name"] for _, p in _mappings(service.get("probes")) if isinstance(p.get("name"), str)
+    ]
+
+
+def _probe_name_problems(index: int, service: Mapping[str, Any]) -> list[Problem]:
+    probes = list(_mappings(service.get("probes")))
+    problems = _duplicate_names(("services", index, "probes"), probes, "probe")
+    if service.get("health") is None:
+        return problems
+    for probe_index, probe in probes:
+        if probe.get("name") == HEALTH_PROBE_NAME:
+            problems.append(
+                Problem(
+                    loc=("services", index, "probes", probe_index, "name"),
+                    type="reserved_probe_name",
+                    message="'health' is the name of the service's health probe; pick another",
+                    input=HEALTH_PROBE_NAME,
+                )
+            )
+    return problems
+
+
+def _dependency_problems(
+    index: int, service: Mapping[str, Any], services: list[str]
+) -> list[Problem]:
+    dependencies = service.get("dependencies")
+    if not isinstance(dependencies, list):
+        return []
+    probes = _probe_names(service)
+    problems = []
+    for dep_index, name in enumerate(dependencies):
+        if not isinstance(name, str):
+            continue
+        loc = ("services", index, "dependencies", dep_index)
+        if name == service.get("name"):
+            problems.append(
+                Problem(
+                    loc=loc,
+                    type="self_dependency",
+                    message="a service cannot depend on itself",
+                    input=name,
+                )
+            )
+        elif name not in services and name not in probes:
+            problems.append(
+                Problem(
+                    loc=loc,
+                    type="unknown_dependency",
+                    message="no service and no probe of this service named '{name}'",
+                    input=name,
+                    ctx={"name": name, "known": sorted(set(services) | set(probes))},
+                )
+            )
+    return problems
+
+
 def reference_problems(data: Any) -> list[Problem]:
     """Rules across sections, on the raw (unvalidated) document: unique names, known services.
 
@@ -417,6 +674,9 @@ def reference_problems(data: Any) -> list[Problem]:
     problems += _duplicate_names(("notify", "channels"), channels, "channel")
 
     known = sorted({s["name"] for _, s in services if isinstance(s.get("name"), str)})
+    for index, item in services:
+        problems += _probe_name_problems(index, item)
+        problems += _dependency_problems(index, item, known)
     for index, slo in slos:
         service = slo.get("service")
         if isinstance(service, str) and service not in known:
@@ -436,22 +696,30 @@ __all__ = [
     "SLI",
     "SLO",
     "Channel",
+    "DnsProbe",
     "EmailChannel",
     "HealthProbe",
+    "HttpProbe",
     "MetricsConfig",
     "MetricsScrape",
     "Model",
     "NotifyConfig",
     "OpsbookConfig",
     "PagerDutyChannel",
+    "PostgresProbe",
+    "Probe",
+    "ProberConfig",
     "QueryLimits",
+    "RedisProbe",
     "SLIEvents",
     "ScrapeLimits",
     "ScrapeTarget",
     "Service",
+    "ServiceLinks",
     "SlackChannel",
     "SmtpSettings",
     "StorageConfig",
+    "TcpProbe",
     "WebhookChannel",
     "join_url",
     "reference_problems",

@@ -5,7 +5,7 @@ A condition is ``<placeholder> <operator> <value>``. Placeholders read what the 
 - ``[STATUS]``: the HTTP status code;
 - ``[RESPONSE_TIME]``: milliseconds from the request to the end of the body;
 - ``[BODY]``: the body as text; ``[BODY].a.b[0].c``: a JSON path into it;
-- ``[CERT_EXPIRY]``: time left until the earliest certificate of the chain expires;
+- ``[CERT_EXPIRY]``: time left until the server's (leaf) certificate expires;
 - ``[CONNECTED]``: whether a connection was made (``true``/``false``);
 - ``len(<placeholder>)``: the length of a text, list or object.
 

@@ -1,7 +1,8 @@
-"""The FastAPI app of ``opsbook serve``: the scraper and store running, the query API mounted.
+"""The FastAPI app of ``opsbook serve``: the metrics engine (scraper, store, query API), the
+database, and the prober (service status and uptime).
 
 Step 7 adds the rest of the control plane (rules, notifications, incidents, UI, auth) to this
-same app; the metrics engine is its first resident.
+same app.
 """
 
 from __future__ import annotations
@@ -14,15 +15,24 @@ from pathlib import Path
 
 import structlog
 from fastapi import FastAPI
+from sqlalchemy import Engine
+from sqlalchemy.orm import Session, sessionmaker
 
 from opsbook import __version__
+from opsbook.catalog.service import service_specs, sync_services
 from opsbook.config import OpsbookConfig
 from opsbook.metrics.backends import EmbeddedBackend
 from opsbook.metrics.embedded import EmbeddedStore
 from opsbook.metrics.query import MetricsBackend
 from opsbook.metrics.runtime import engine_options, open_embedded_store, prometheus_backend
 from opsbook.metrics.scrape import Scraper, targets_from_config
+from opsbook.metrics.store_api import SampleStore
 from opsbook.metrics.views import query_api_router, targets_router
+from opsbook.probes.prober import Prober, ProbeStatus
+from opsbook.probes.runtime import prober_for
+from opsbook.probes.service import StoredProbe
+from opsbook.probes.views import status_router
+from opsbook.store.runtime import open_database
 
 log = structlog.get_logger("opsbook.server")
 
@@ -67,21 +77,67 @@ class MetricsEngine:
         log.info("metrics engine stopped")
 
 
+@dataclass
+class ProbeEngine:
+    """The database and the prober: service status, probe states and uptime history."""
+
+    config: OpsbookConfig
+    config_path: Path | None
+    database: Engine | None = None
+    sessions: sessionmaker[Session] | None = None
+    prober: Prober | None = None
+
+    async def start(self, store: SampleStore | None) -> None:
+        self.database, self.sessions = await asyncio.to_thread(
+            open_database, self.config, self.config_path
+        )
+        await asyncio.to_thread(self._sync_catalog)
+        self.prober = prober_for(self.config, store, self.sessions)
+        await self.prober.start()
+
+    def _sync_catalog(self) -> None:
+        assert self.sessions is not None
+        with self.sessions.begin() as session:
+            sync_services(session, service_specs(self.config))
+
+    def statuses(self) -> list[ProbeStatus]:
+        return self.prober.statuses() if self.prober is not None else []
+
+    def live_states(self) -> dict[tuple[str, str], StoredProbe]:
+        return self.prober.live_states() if self.prober is not None else {}
+
+    async def stop(self) -> None:
+        # The prober writes its last samples and states before the stores close.
+        if self.prober is not None:
+            await self.prober.stop()
+        if self.database is not None:
+            self.database.dispose()
+
+
 def create_app(config: OpsbookConfig, config_path: Path | None = None) -> FastAPI:
     engine = MetricsEngine(config, config_path)
+    probes = ProbeEngine(config, config_path)
 
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         await engine.start()
         try:
-            yield
+            await probes.start(engine.store)
+            try:
+                yield
+            finally:
+                await probes.stop()
         finally:
             await engine.stop()
 
     app = FastAPI(title="opsbook", version=__version__, lifespan=lifespan)
     app.state.metrics = engine
+    app.state.probes = probes
     app.include_router(query_api_router(engine.current_backend))
     app.include_router(targets_router(lambda: engine.scraper.statuses() if engine.scraper else []))
+    app.include_router(
+        status_router(lambda: config, lambda: probes.sessions, probes.statuses, probes.live_states)
+    )
 
     @app.get("/-/healthy", include_in_schema=False)
     async def healthy() -> dict[str, str]:

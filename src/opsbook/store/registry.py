@@ -10,7 +10,7 @@ from opsbook.store.base import Base
 
 # Add a domain's `models` module here when it gains tables. Imported by name so that the store
 # does not depend on the domains at import time (they depend on it).
-MODEL_MODULES: tuple[str, ...] = ("opsbook.catalog.models",)
+MODEL_MODULES: tuple[str, ...] = ("opsbook.catalog.models", "opsbook.probes.models")
 
 
 def load_metadata() -> MetaData:

@@ -130,13 +130,18 @@ def _service_schedule(scrape: MetricsScrape, metrics: MetricsConfig) -> tuple[ti
 
 
 def scrape_offset_s(target: Target, now_ms: int) -> float:
-    """Seconds from ``now_ms`` to this target's first scrape.
+    """Seconds from ``now_ms`` to this target's first scrape (see :func:`phase_offset_s`)."""
+    return phase_offset_s(target.url, target.interval.total_seconds(), now_ms)
 
-    Each target scrapes at a fixed phase within its interval, derived from a hash of its URL:
-    targets spread over the interval instead of all firing at once, and a restart keeps the
-    phase (so the gap between samples stays one interval).
+
+def phase_offset_s(identity: str, interval_s: float, now_ms: int) -> float:
+    """Seconds from ``now_ms`` to the next moment at the fixed phase of ``identity``.
+
+    Each scrape target or probe runs at a fixed phase within its interval, derived from a hash
+    of its identity: they spread over the interval instead of all firing at once, and a restart
+    keeps the phase (so the gap between samples stays one interval).
     """
-    interval_ms = max(1, round(target.interval.total_seconds() * 1000))
-    digest = hashlib.sha256(target.url.encode()).digest()
+    interval_ms = max(1, round(interval_s * 1000))
+    digest = hashlib.sha256(identity.encode()).digest()
     phase_ms = int.from_bytes(digest[:8], "big") % interval_ms
     return ((phase_ms - now_ms) % interval_ms) / 1000
