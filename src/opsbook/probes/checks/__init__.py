@@ -13,13 +13,7 @@ import logging
 import time
 from dataclasses import replace
 
-from opsbook.probes.checks._common import (
-    describe_error,
-    failure,
-    format_seconds,
-    scrub,
-    url_secrets,
-)
+from opsbook.probes.checks._common import describe_error, failure, format_seconds
 from opsbook.probes.checks.dns import check_dns
 from opsbook.probes.checks.http import check_http
 from opsbook.probes.checks.postgres import check_postgres
@@ -27,6 +21,7 @@ from opsbook.probes.checks.redis import check_redis
 from opsbook.probes.checks.tcp import check_tcp
 from opsbook.probes.results import CheckResult
 from opsbook.probes.specs import Check, DnsCheck, HttpCheck, PostgresCheck, RedisCheck, TcpCheck
+from opsbook.store.urls import redact
 
 __all__ = ["run_check"]
 
@@ -82,8 +77,5 @@ def _without_secrets(result: CheckResult, check: Check) -> CheckResult:
     url = getattr(check, "url", None)
     if not isinstance(url, str) or result.error is None:
         return result
-    secrets = url_secrets(url)
-    if not secrets:
-        return result
-    error = scrub(result.error, secrets)
+    error = redact(result.error, url)
     return result if error == result.error else replace(result, error=error)

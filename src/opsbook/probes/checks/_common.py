@@ -12,9 +12,7 @@ import os
 import socket
 import ssl
 import time
-from collections.abc import Iterable
 from datetime import timedelta
-from urllib.parse import unquote, urlsplit
 
 from opsbook.config import format_duration
 from opsbook.probes.conditions import Condition, Observation, Outcome, evaluate
@@ -94,26 +92,6 @@ def _ssl_reason(exc: ssl.SSLError) -> str:
         return exc.reason.lower().replace("_", " ")
     text = str(exc).strip()
     return text.splitlines()[0] if text else "unknown error"
-
-
-def url_secrets(url: str) -> tuple[str, ...]:
-    """The password of ``url`` as written and percent-decoded, to scrub from messages."""
-    try:
-        password = urlsplit(url).password
-    except ValueError:
-        password = None
-    if not password:
-        return ()
-    decoded = unquote(password)
-    return (password, decoded) if decoded != password else (password,)
-
-
-def scrub(text: str, secrets: Iterable[str]) -> str:
-    """``text`` with every secret replaced by ``***`` (the last line of defense)."""
-    for secret in secrets:
-        if secret:
-            text = text.replace(secret, "***")
-    return text
 
 
 def check_conditions(conditions: tuple[Condition, ...], observation: Observation) -> str | None:
